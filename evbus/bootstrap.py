@@ -1,0 +1,119 @@
+"""Wiring: one place that connects NATS, declares the streams and starts the roles.
+
+``evbus up`` runs every role in one process; ``evbus gateway`` / ``evbus processors`` run one each
+(compose.yaml). Tests call the same context managers, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NATS
+
+from evbus.embedded_nats import embedded_nats, ensure_port_free
+from evbus.kv import KvMirror
+from evbus.settings import Settings
+from gateways.ocpp.server import OcppGateway
+from processors.csms.app import CsmsProcessor
+from schemas import streams, subjects
+from schemas.records import StationRecord
+
+log = logging.getLogger(__name__)
+
+ROLES = ("gateway", "processors")
+
+
+@dataclass(frozen=True, slots=True)
+class Bus:
+    nc: NATS
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def bus(settings: Settings, *, embedded: bool = True) -> AsyncIterator[Bus]:
+    """Connect to EVBUS_NATS_URL, or start the embedded nats-server; declare the streams."""
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.nats_url:
+            url = settings.nats_url
+        elif embedded:
+            server = await stack.enter_async_context(
+                embedded_nats(settings.data_dir, settings.nats_host, settings.nats_port, settings.mqtt_port)
+            )
+            url = server.url
+        else:
+            url = f"nats://127.0.0.1:{settings.nats_port}"
+        nc = await connect(url)
+        stack.push_async_callback(nc.drain)
+        await streams.declare(
+            nc.jetstream(),
+            streams.Retention(
+                ocpp_days=settings.retention_days,
+                telemetry_days=settings.retention_days,
+                events_days=settings.events_retention_days,
+            ),
+        )
+        yield Bus(nc, url)
+
+
+async def connect(url: str) -> NATS:
+    async def error_cb(exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
+    return await nats.connect(
+        url,
+        name="evbus",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=error_cb,
+        connect_timeout=5,
+    )
+
+
+@contextlib.asynccontextmanager
+async def gateway(b: Bus, settings: Settings) -> AsyncIterator[OcppGateway]:
+    js = b.nc.jetstream()
+    registry = await KvMirror.open(js, subjects.BUCKET_REGISTRY, StationRecord)
+    gw = OcppGateway(b.nc, settings, registry=registry, presence=await js.key_value(subjects.BUCKET_STATIONS))
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+        await registry.stop()
+
+
+@contextlib.asynccontextmanager
+async def processors(b: Bus, settings: Settings) -> AsyncIterator[CsmsProcessor]:
+    csms = CsmsProcessor(b.nc, b.url, settings)
+    await csms.start()
+    try:
+        yield csms
+    finally:
+        await csms.stop()
+
+
+async def run(settings: Settings, roles: Collection[str] = ROLES, *, embedded: bool = True) -> None:
+    """Run ``roles`` until SIGINT/SIGTERM."""
+    if "gateway" in roles and settings.ocpp_port != 0:
+        ensure_port_free(settings.ocpp_host, settings.ocpp_port, "OCPP websocket listener", "EVBUS_OCPP_PORT")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        b = await stack.enter_async_context(bus(settings, embedded=embedded))
+        if "processors" in roles:
+            await stack.enter_async_context(processors(b, settings))
+        if "gateway" in roles:
+            gw = await stack.enter_async_context(gateway(b, settings))
+            host = "127.0.0.1" if settings.ocpp_host in ("0.0.0.0", "") else settings.ocpp_host
+            print(f"evbus is up: connect charge points to ws://{host}:{gw.port}/ocpp/<stationId>", flush=True)
+        print(f"NATS: {b.url} (streams OCPP, EVENTS, TELEMETRY). Ctrl-C stops.", flush=True)
+        await stop.wait()
+        log.info("stopping")

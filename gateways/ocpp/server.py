@@ -1,0 +1,394 @@
+"""The OCPP gateway: websockets in, JetStream out. It frames, authenticates, records and pairs.
+
+Every frame a station sends is stored in the ``OCPP`` stream (ack awaited) before the next one is
+read, so the stream holds each station's frames in wire order. Everything a station receives comes
+from its ``ocpp.{station}.out.>`` subject: the processors' answers and CALLs, and the gateway's
+own CALLERRORs to malformed frames, which take the same path. The gateway never decides how a
+station is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Final
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
+from nats.js.kv import KeyValue
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from evbus.clock import Clock, rfc3339, utc_now
+from evbus.kv import KvMirror
+from evbus.passwords import PasswordVerifier
+from evbus.settings import Settings
+from gateways.ocpp.connection import StationConnection
+from gateways.ocpp.handshake import (
+    Refusal,
+    basic_credentials,
+    offered_subprotocols,
+    select_protocol,
+    station_id_from_path,
+)
+from schemas import ocpp_j, subjects
+from schemas.ocpp_j import PROTOCOLS, Call, CallError, CallResult, Malformed, MessageType, Protocol
+from schemas.records import ConnectionEvent, Presence, SecurityEvent, StationRecord, encode
+from schemas.streams import PRESENCE_TTL_S
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S: Final = 2.0
+PUBLISH_BUDGET_S: Final = 10.0  # after this long without an ack, the frame is refused
+HARD_FRAME_LIMIT: Final = 1_000_000  # NATS max_payload: frames above it cannot even be recorded
+
+
+class StorageUnavailable(RuntimeError):
+    """JetStream did not acknowledge a frame within the budget."""
+
+
+def default_gateway_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class OcppGateway:
+    def __init__(
+        self,
+        nc: NATS,
+        settings: Settings,
+        *,
+        registry: KvMirror[StationRecord],
+        presence: KeyValue,
+        gateway_id: str | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.settings = settings
+        self.id = gateway_id or settings.gateway_id or default_gateway_id()
+        self.registry = registry
+        self.presence = presence
+        self.clock = clock
+        self.verifier = PasswordVerifier()
+        self.connections: dict[str, StationConnection] = {}
+        self._server: Server | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self.port: int = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        limit = min(max(self.settings.max_frame_bytes * 4, 1 << 20), HARD_FRAME_LIMIT)
+        self._server = await serve(
+            self._serve,
+            self.settings.ocpp_host,
+            self.settings.ocpp_port,
+            subprotocols=list(PROTOCOLS),  # type: ignore[arg-type]
+            process_request=self._process_request,
+            max_size=limit,
+            compression=None,
+            ping_interval=30,
+            ping_timeout=30,
+            server_header="evbus",
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = int(sock.getsockname()[1])
+        self._refresher = asyncio.create_task(self._refresh_presence(), name="presence")
+        log.info("OCPP gateway %s listening on ws://%s:%d/ocpp/{stationId}", self.id, self.settings.ocpp_host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._refresher:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        if self._server:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+
+    # --- handshake ------------------------------------------------------------------------------
+
+    async def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        remote = _address(ws)
+        station = station_id_from_path(request.path)
+        if isinstance(station, Refusal):
+            await self._security(station.category, None, remote, station.reason)
+            return _refuse(ws, station.status, station.reason)
+        offered = offered_subprotocols(request.headers.get_all("Sec-WebSocket-Protocol"))
+        if select_protocol(offered) is None:
+            reason = f"no supported subprotocol in {offered or 'the request'}; evbus speaks {', '.join(PROTOCOLS)}"
+            await self._rejected(station, remote, "unsupported_protocol", reason)
+            return _refuse(ws, HTTPStatus.BAD_REQUEST, reason)
+        record = self.registry.get(station)
+        if record is None and self.settings.unknown_stations == "reject":
+            await self._rejected(station, remote, "unknown_station", "station is not registered")
+            return _refuse(ws, HTTPStatus.NOT_FOUND, "unknown station")
+        if record is not None and record.password_hash:
+            credentials = basic_credentials(request.headers.get("Authorization"))
+            if credentials is None:
+                await self._rejected(station, remote, "auth_failed", "no Basic credentials")
+                return _unauthorized(ws)
+            user, password = credentials
+            if user != station or not await self.verifier.verify(station, record.password_hash, password):
+                await self._rejected(station, remote, "auth_failed", "wrong username or password")
+                return _unauthorized(ws)
+        return None
+
+    async def _rejected(self, station: str, remote: str, category: str, reason: str) -> None:
+        event = ConnectionEvent(event="rejected", remote_address=remote, reason=f"{category}: {reason}")
+        await self._publish_conn(station, event, protocol=None, msg_id=None)
+        await self._security(category, station, remote, reason)
+
+    # --- a connection ---------------------------------------------------------------------------
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        station = station_id_from_path(ws.request.path if ws.request else "")
+        protocol = ws.subprotocol
+        if isinstance(station, Refusal) or protocol not in PROTOCOLS:
+            await ws.close(1002, "handshake")  # unreachable: _process_request refused these
+            return
+        conn = StationConnection(
+            station=station,
+            connection_id=secrets.token_hex(6),
+            protocol=protocol,  # type: ignore[arg-type]
+            remote_address=_address(ws),
+            socket=ws,
+            call_timeout=self.settings.call_timeout,
+            connected_at=rfc3339(self.clock()),
+        )
+        previous = self.connections.get(station)
+        self.connections[station] = conn
+        subscription: Subscription | None = None
+        close_code, close_reason = 1000, ""
+        try:
+            if previous is not None:
+                await self._replace(previous)
+            subscription = await self.nc.subscribe(subjects.ocpp_station_out(station), cb=self._outbound(conn))
+            await self._publish_conn(
+                station,
+                ConnectionEvent(event="connected", remote_address=conn.remote_address, protocol=conn.protocol, connection=conn.connection_id),
+                protocol=conn.protocol,
+                msg_id=conn.next_msg_id(self.id),
+            )
+            await self._put_presence(conn)
+            async for data in ws:
+                await self._inbound(conn, data)
+        except ConnectionClosed:
+            pass
+        except StorageUnavailable as exc:
+            log.error("%s: %s; closing the socket so the station retries later", station, exc)
+            close_code, close_reason = 1011, "storage unavailable, retry later"
+            await ws.close(close_code, close_reason)
+        finally:
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+            await conn.close()
+            if self.connections.get(station) is conn:
+                del self.connections[station]
+                await self._drop_presence(conn)
+            code = ws.close_code if ws.close_code is not None else close_code
+            reason = ws.close_reason or close_reason
+            with contextlib.suppress(Exception):
+                await self._publish_conn(
+                    station,
+                    ConnectionEvent(event="disconnected", remote_address=conn.remote_address, protocol=conn.protocol, close_code=code, reason=reason, connection=conn.connection_id),
+                    protocol=conn.protocol,
+                    msg_id=conn.next_msg_id(self.id),
+                )
+
+    async def _replace(self, previous: StationConnection) -> None:
+        await self._publish_conn(
+            previous.station,
+            ConnectionEvent(event="replaced", remote_address=previous.remote_address, protocol=previous.protocol, connection=previous.connection_id),
+            protocol=previous.protocol,
+            msg_id=previous.next_msg_id(self.id),
+        )
+        await previous.socket.close(1000, "replaced by a new connection")
+
+    # --- frames from the station ----------------------------------------------------------------
+
+    async def _inbound(self, conn: StationConnection, data: str | bytes) -> None:
+        received_at = rfc3339(self.clock())
+        if isinstance(data, bytes):
+            reason = "binary frame (OCPP-J uses text frames)"
+            answer = ocpp_j.call_error(ocpp_j.UNREADABLE_ID, ocpp_j.ERROR_CODES[conn.protocol].rpc, reason)
+            message: ocpp_j.Message | Malformed = Malformed(reason=reason, unique_id=ocpp_j.UNREADABLE_ID, answer=answer)
+        elif len(data) > self.settings.max_frame_bytes:
+            message = ocpp_j.too_large(data, self.settings.max_frame_bytes, conn.protocol)
+        else:
+            message = ocpp_j.parse(data, conn.protocol)
+        body = data if isinstance(data, bytes) else data.encode()
+
+        if isinstance(message, Call):
+            if message.type == MessageType.CALL:
+                conn.expect_answer(message.unique_id)
+            await self._publish_frame(conn, "in", message.action, message.type.name, message.unique_id, body, received_at)
+        elif isinstance(message, CallResult | CallError):
+            pending = conn.take_answer(message.unique_id)
+            kind = "CALLRESULT" if isinstance(message, CallResult) else message.type.name
+            if pending is None:
+                reason = f"{kind} {message.unique_id} answers no CALL of ours in flight"
+                await self._publish_invalid(conn, body, received_at, reason, message.unique_id)
+            else:
+                await self._publish_frame(conn, "in", pending.action, kind, message.unique_id, body, received_at)
+        else:
+            await self._publish_invalid(conn, body, received_at, message.reason, message.unique_id)
+            await self._security("bad_frame", conn.station, conn.remote_address, message.reason)
+            if message.answer is not None:
+                conn.expect_answer(message.unique_id)
+                await self._publish(
+                    subjects.ocpp_invalid(conn.station, "out"),
+                    message.answer.encode(),
+                    self._headers(conn, "out", subjects.INVALID, "CALLERROR", message.unique_id, rfc3339(self.clock())),
+                )
+
+    async def _publish_frame(
+        self, conn: StationConnection, direction: str, action: str, kind: str, unique_id: str, body: bytes, at: str
+    ) -> None:
+        subject = subjects.ocpp_frame(conn.station, direction, action)  # type: ignore[arg-type]
+        await self._publish(subject, body, self._headers(conn, direction, action, kind, unique_id, at))
+
+    async def _publish_invalid(self, conn: StationConnection, body: bytes, at: str, reason: str, unique_id: str) -> None:
+        headers = self._headers(conn, "in", subjects.INVALID, "INVALID", unique_id, at)
+        headers[subjects.H_ERROR] = reason.replace("\r", " ").replace("\n", " ")
+        await self._publish(subjects.ocpp_invalid(conn.station, "in"), body, headers)
+
+    def _headers(self, conn: StationConnection, direction: str, action: str, kind: str, unique_id: str, at: str) -> dict[str, str]:
+        return {
+            subjects.H_STATION: conn.station,
+            subjects.H_DIRECTION: direction,
+            subjects.H_TYPE: kind,
+            subjects.H_ACTION: action,
+            subjects.H_ID: unique_id,
+            subjects.H_PROTOCOL: conn.protocol,
+            subjects.H_GATEWAY: self.id,
+            subjects.H_CONNECTION: conn.connection_id,
+            subjects.H_RECEIVED_AT: at,
+            subjects.H_MSG_ID: conn.next_msg_id(self.id),
+        }
+
+    # --- frames to the station ------------------------------------------------------------------
+
+    def _outbound(self, conn: StationConnection) -> Callable[[Msg], Awaitable[None]]:
+        async def deliver(msg: Msg) -> None:
+            headers = msg.headers or {}
+            kind = headers.get(subjects.H_TYPE, "")
+            unique_id = headers.get(subjects.H_ID, "")
+            frame = msg.data.decode()
+            if kind == "CALL":
+                conn.queue_call(unique_id, headers.get(subjects.H_ACTION, ""), frame)
+            elif kind in ("CALLRESULT", "CALLERROR"):
+                if not await conn.deliver_answer(unique_id, frame):
+                    log.debug("%s: dropped %s for %s: not awaited on this socket", conn.station, kind, unique_id)
+            else:
+                log.warning("%s: not sending %r frame from %s", conn.station, kind, msg.subject)
+
+        return deliver
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    async def _publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
+        """Store one message in JetStream, retrying with the same Nats-Msg-Id until acked."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PUBLISH_BUDGET_S
+        delay = 0.05
+        while True:
+            try:
+                await self.js.publish(subject, body, timeout=PUBLISH_TIMEOUT_S, headers=headers)
+                return
+            except (NatsTimeoutError, NoRespondersError, NoStreamResponseError, ConnectionError) as exc:
+                if loop.time() + delay > deadline:
+                    raise StorageUnavailable(f"no JetStream ack for {subject}: {exc!r}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def _publish_conn(self, station: str, event: ConnectionEvent, protocol: Protocol | None, msg_id: str | None) -> None:
+        headers = {
+            subjects.H_STATION: station,
+            subjects.H_GATEWAY: self.id,
+            subjects.H_RECEIVED_AT: rfc3339(self.clock()),
+            subjects.H_MSG_ID: msg_id or f"{self.id}:{secrets.token_hex(8)}",
+        }
+        if protocol:
+            headers[subjects.H_PROTOCOL] = protocol
+        await self._publish(subjects.ocpp_conn(station, event.event), encode(event), headers)
+
+    async def _security(self, category: str, station: str | None, remote: str, detail: str) -> None:
+        event = SecurityEvent(
+            category=category,
+            station=station,
+            remote_address=remote,
+            gateway=self.id,
+            detail=detail,
+            at=rfc3339(self.clock()),
+        )
+        headers = {subjects.H_MSG_ID: f"{self.id}:{secrets.token_hex(8)}"}
+        if station:
+            headers[subjects.H_STATION] = station
+        try:
+            await self._publish(subjects.security_event(category), encode(event), headers)
+        except StorageUnavailable:
+            log.error("security event %s for %s could not be stored", category, station)
+
+    # --- presence -------------------------------------------------------------------------------
+
+    async def _put_presence(self, conn: StationConnection) -> None:
+        value = Presence(
+            gateway=self.id,
+            connection=conn.connection_id,
+            protocol=conn.protocol,
+            connected_at=conn.connected_at,
+            remote_address=conn.remote_address,
+        )
+        try:
+            await self.presence.put(subjects.kv_key(conn.station), encode(value))
+        except Exception:  # presence is advisory: a station stays connected without it
+            log.exception("%s: presence not written", conn.station)
+
+    async def _drop_presence(self, conn: StationConnection) -> None:
+        key = subjects.kv_key(conn.station)
+        with contextlib.suppress(Exception):
+            entry = await self.presence.get(key)
+            if entry.value and msgspec.json.decode(entry.value, type=Presence).connection == conn.connection_id:
+                await self.presence.delete(key, last=entry.revision)
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_TTL_S / 3)
+            for conn in list(self.connections.values()):
+                await self._put_presence(conn)
+
+
+def _address(ws: ServerConnection) -> str:
+    peer = ws.remote_address
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+def _refuse(ws: ServerConnection, status: HTTPStatus, reason: str) -> Response:
+    return ws.respond(status, reason + "\n")
+
+
+def _unauthorized(ws: ServerConnection) -> Response:
+    response = ws.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
+    response.headers["WWW-Authenticate"] = 'Basic realm="evbus", charset="UTF-8"'
+    return response
+
+
+__all__ = ["OcppGateway", "StorageUnavailable", "default_gateway_id", "Headers"]

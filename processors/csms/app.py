@@ -1,0 +1,185 @@
+"""The CSMS processor: consumes station frames from the ``OCPP`` stream and answers every CALL.
+
+FastStream delivers the durable ``csms`` consumer's messages one at a time, in stream order; the
+handler only hands each to its station's lane. A lane answers its station's calls strictly in
+order while other stations' lanes run concurrently, so one slow station holds up no one. A frame
+is acked after its answer is stored (at-least-once); a redelivered frame produces the same answer
+under the same ``Nats-Msg-Id`` (``csms:{stream seq}``), which JetStream stores once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import msgspec
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NoStreamResponseError
+
+from evbus.clock import Clock, rfc3339, utc_now
+from evbus.kv import KvMirror
+from evbus.settings import Settings
+from processors.csms.answer import Answer, answer
+from processors.csms.context import Services
+from processors.csms.transactions import KvTransactionIds
+from schemas import ocpp_j, subjects
+from schemas.ocpp_j import PROTOCOLS, Call, Protocol
+from schemas.records import TokenRecord, TransactionEvent, encode
+from schemas.streams import csms_consumer
+
+log = logging.getLogger(__name__)
+
+
+class InboundFrame(msgspec.Struct):
+    """A station frame as the processor sees it: headers, verbatim body, stream position."""
+
+    subject: str
+    headers: dict[str, str]
+    body: bytes
+    seq: int
+    msg: Msg
+
+
+async def decode_frame(message: NatsMessage) -> InboundFrame:
+    # async on purpose: FastStream runs a plain-def decoder in a worker thread (5x slower)
+    raw: Msg = message.raw_message
+    return InboundFrame(raw.subject, dict(raw.headers or {}), raw.data, raw.metadata.sequence.stream, raw)
+
+
+@dataclass(eq=False, slots=True)
+class _Lane:
+    frames: deque[InboundFrame] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+
+
+class StreamEvents:
+    """Events the handlers raise, published to the ``EVENTS`` stream."""
+
+    def __init__(self, nc: NATS, clock: Clock) -> None:
+        self._js = nc.jetstream()
+        self._clock = clock
+
+    async def orphan_stop(self, station: str, transaction_id: int | str, unique_id: str) -> None:
+        body = TransactionEvent(
+            event="orphan_stop",
+            station=station,
+            transaction_id=transaction_id,
+            unique_id=unique_id,
+            at=rfc3339(self._clock()),
+        )
+        headers = {subjects.H_STATION: station, subjects.H_MSG_ID: f"csms:orphan_stop:{station}:{unique_id}"}
+        await self._js.publish(subjects.transaction_event(station, "orphan_stop"), encode(body), headers=headers)
+
+
+class CsmsProcessor:
+    def __init__(self, nc: NATS, nats_url: str, settings: Settings, clock: Clock = utc_now) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.settings = settings
+        self.clock = clock
+        self.broker = NatsBroker(nats_url, serializer=None, logger=None)
+        self._lanes: dict[str, _Lane] = {}
+        self._tokens: KvMirror[TokenRecord] | None = None
+        self.services: Services | None = None
+        self.broker.subscriber(
+            subjects.OCPP_ALL_IN,
+            stream=JStream(subjects.STREAM_OCPP, declare=False),
+            durable=subjects.CONSUMER_CSMS,
+            config=csms_consumer(),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=decode_frame,
+        )(self._on_frame)
+
+    async def start(self) -> None:
+        self._tokens = await KvMirror.open(self.js, subjects.BUCKET_TOKENS, TokenRecord)
+        self.services = Services(
+            settings=self.settings,
+            tokens=self._tokens,
+            transactions=KvTransactionIds(await self.js.key_value(subjects.BUCKET_CSMS)),
+            events=StreamEvents(self.nc, self.clock),
+            clock=self.clock,
+        )
+        await self.broker.start()
+        log.info("CSMS processor consuming %s as %r", subjects.OCPP_ALL_IN, subjects.CONSUMER_CSMS)
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        for lane in list(self._lanes.values()):
+            if lane.task:
+                lane.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lane.task
+        if self._tokens:
+            await self._tokens.stop()
+
+    # --- ordering: one lane per station ---------------------------------------------------------
+
+    async def _on_frame(self, frame: InboundFrame) -> None:
+        station = frame.headers.get(subjects.H_STATION, "")
+        lane = self._lanes.get(station)
+        if lane is None:
+            lane = self._lanes[station] = _Lane()
+        lane.frames.append(frame)
+        if lane.task is None:
+            lane.task = asyncio.create_task(self._drain(station, lane), name=f"csms-{station}")
+
+    async def _drain(self, station: str, lane: _Lane) -> None:
+        try:
+            while lane.frames:
+                await self._process(lane.frames[0])
+                lane.frames.popleft()
+        finally:
+            lane.task = None
+            if not lane.frames and self._lanes.get(station) is lane:
+                del self._lanes[station]
+
+    async def _process(self, frame: InboundFrame) -> None:
+        headers = frame.headers
+        protocol = headers.get(subjects.H_PROTOCOL)
+        if headers.get(subjects.H_TYPE) != "CALL" or protocol not in PROTOCOLS:
+            await frame.msg.ack()  # results go to whoever sent the CALL; _invalid was answered by the gateway
+            return
+        station = headers[subjects.H_STATION]
+        message = ocpp_j.parse(frame.body, protocol)  # type: ignore[arg-type]
+        if not isinstance(message, Call):
+            log.error("%s: stored CALL at seq %d does not parse: %s", station, frame.seq, message)
+            await frame.msg.ack()
+            return
+        assert self.services is not None
+        reply = await answer(message, station, protocol, self.services)  # type: ignore[arg-type]
+        if reply is not None:
+            await self._publish_answer(frame, message, protocol, reply)  # type: ignore[arg-type]
+        await frame.msg.ack()
+
+    async def _publish_answer(self, frame: InboundFrame, call: Call, protocol: Protocol, reply: Answer) -> None:
+        station = frame.headers[subjects.H_STATION]
+        headers = {
+            subjects.H_STATION: station,
+            subjects.H_DIRECTION: "out",
+            subjects.H_TYPE: reply.kind,
+            subjects.H_ACTION: call.action,
+            subjects.H_ID: call.unique_id,
+            subjects.H_PROTOCOL: protocol,
+            subjects.H_GATEWAY: frame.headers.get(subjects.H_GATEWAY, ""),
+            subjects.H_CONNECTION: frame.headers.get(subjects.H_CONNECTION, ""),
+            subjects.H_RECEIVED_AT: rfc3339(self.clock()),
+            subjects.H_MSG_ID: f"csms:{frame.seq}",
+        }
+        subject = subjects.ocpp_frame(station, "out", call.action)
+        delay = 0.05
+        while True:  # the lane waits: its station's later calls must not overtake this answer
+            try:
+                await self.js.publish(subject, reply.frame.encode(), timeout=2.0, headers=headers)
+                return
+            except (NatsTimeoutError, NoRespondersError, NoStreamResponseError) as exc:
+                log.warning("%s: answer to %s not stored yet (%r), retrying", station, call.unique_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)

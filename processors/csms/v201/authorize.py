@@ -1,0 +1,9 @@
+"""2.0.1/2.1 Authorize: the token store decides."""
+
+from processors.csms.authorization import id_token_info
+from processors.csms.context import CallContext, Payload
+
+
+async def handle(ctx: CallContext, payload: Payload) -> Payload:
+    record = ctx.services.tokens.get(payload["idToken"]["idToken"])
+    return {"idTokenInfo": id_token_info(record, ctx.now(), ctx.settings.unknown_tokens)}

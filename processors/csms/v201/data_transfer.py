@@ -1,0 +1,7 @@
+"""2.0.1/2.1 DataTransfer: evbus runs no vendor extensions, so every vendor is unknown."""
+
+from processors.csms.context import CallContext, Payload
+
+
+async def handle(ctx: CallContext, payload: Payload) -> Payload:
+    return {"status": "UnknownVendorId"}

@@ -1,0 +1,76 @@
+"""Bodies of evbus's own messages: lifecycle and security events, KV values. camelCase on the wire."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class _Record(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    pass
+
+
+class ConnectionEvent(_Record, frozen=True):
+    """Body of ``ocpp.{station}.conn.{event}``."""
+
+    event: Literal["connected", "disconnected", "replaced", "rejected"]
+    remote_address: str | None = None
+    protocol: str | None = None
+    close_code: int | None = None
+    reason: str | None = None
+    connection: str | None = None
+
+
+class SecurityEvent(_Record, frozen=True):
+    """Body of ``events.security.{category}``."""
+
+    category: str
+    severity: Literal["info", "warning", "critical"] = "warning"
+    station: str | None = None
+    remote_address: str | None = None
+    gateway: str | None = None
+    detail: str = ""
+    at: str = ""
+
+
+class TransactionEvent(_Record, frozen=True):
+    """Body of ``events.transaction.{station}.{event}`` (e.g. a stop for an id never issued)."""
+
+    event: str
+    station: str
+    transaction_id: int | str
+    unique_id: str
+    at: str = ""
+
+
+class Presence(_Record, frozen=True):
+    """Value of KV ``stations``: which gateway holds a station's socket."""
+
+    gateway: str
+    connection: str
+    protocol: str
+    connected_at: str
+    remote_address: str | None = None
+
+
+class StationRecord(_Record, frozen=True):
+    """Value of KV ``registry``: a registered station. The password is stored only as a hash."""
+
+    password_hash: str | None = None
+    description: str = ""
+
+
+TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
+
+
+class TokenRecord(_Record, frozen=True):
+    """Value of KV ``tokens``: one idTag / idToken."""
+
+    id_tag: str
+    status: TokenStatus = "Accepted"
+    expiry_date: str | None = None
+    parent_id_tag: str | None = None
+
+
+encode = msgspec.json.Encoder().encode

@@ -1,0 +1,155 @@
+"""The NATS subject contract: every subject, stream, bucket and consumer name evbus uses.
+
+Nothing else in evbus builds a subject by hand. Values that come from the network (station ids,
+OCPP actions, idTags) become subject tokens or KV keys only through :func:`token` / :func:`kv_key`,
+which escape every byte outside ``[A-Za-z0-9_-]``, so a station called ``CP.01`` or ``>`` can never
+widen a subscription or reach another station's subjects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+
+Direction = Literal["in", "out"]
+
+_SAFE: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_ESCAPED_SUBJECT: Final = re.compile(r"%([0-9A-F]{2})")
+_ESCAPED_KV: Final = re.compile(r"=([0-9A-F]{2})")
+
+
+def _escape(value: str, mark: str) -> str:
+    if not value:
+        raise ValueError("an empty string cannot become a subject token")
+    raw = value.encode("utf-8")
+    if all(b in _SAFE for b in raw):
+        return value
+    return "".join(chr(b) if b in _SAFE else f"{mark}{b:02X}" for b in raw)
+
+
+def _unescape(escaped: str, pattern: re.Pattern[str]) -> str:
+    raw = pattern.sub(lambda m: chr(int(m.group(1), 16)), escaped)
+    return raw.encode("latin-1").decode("utf-8")
+
+
+def token(value: str) -> str:
+    """The subject token of a station id (or any network string): ``CP.01`` → ``CP%2E01``."""
+    return _escape(value, "%")
+
+
+def untoken(subject_token: str) -> str:
+    """Inverse of :func:`token`."""
+    return _unescape(subject_token, _ESCAPED_SUBJECT)
+
+
+def kv_key(value: str) -> str:
+    """A JetStream KV key for a network string. KV keys do not allow ``%``, so ``=`` escapes."""
+    return _escape(value, "=")
+
+
+def from_kv_key(key: str) -> str:
+    """Inverse of :func:`kv_key`."""
+    return _unescape(key, _ESCAPED_KV)
+
+
+# --- streams, buckets, consumers -------------------------------------------------------------
+
+STREAM_OCPP: Final = "OCPP"
+STREAM_EVENTS: Final = "EVENTS"
+STREAM_TELEMETRY: Final = "TELEMETRY"
+
+BUCKET_STATIONS: Final = "stations"  # presence: station → gateway holding its socket
+BUCKET_TOKENS: Final = "tokens"  # idTag/idToken → status, expiry, parent
+BUCKET_REGISTRY: Final = "registry"  # registered stations: password hash, notes
+BUCKET_CSMS: Final = "csms"  # CSMS processor state: transaction ids, idempotency keys
+
+CONSUMER_CSMS: Final = "csms"
+
+# --- OCPP frames ------------------------------------------------------------------------------
+
+INVALID: Final = "_invalid"  # action token of frames that are not valid OCPP-J
+
+# Headers on every ocpp.* message (DESIGN §3). Ours never use the reserved Nats- prefix.
+H_STATION: Final = "Ocpp-Station"
+H_DIRECTION: Final = "Ocpp-Direction"
+H_TYPE: Final = "Ocpp-Type"
+H_ACTION: Final = "Ocpp-Action"
+H_ID: Final = "Ocpp-Id"
+H_PROTOCOL: Final = "Ocpp-Protocol"
+H_GATEWAY: Final = "Ocpp-Gateway"
+H_CONNECTION: Final = "Ocpp-Connection"
+H_RECEIVED_AT: Final = "Ocpp-Received-At"
+H_ERROR: Final = "Ocpp-Error"  # why a frame went to _invalid
+H_MSG_ID: Final = "Nats-Msg-Id"
+
+
+def ocpp_frame(station: str, direction: Direction, action: str) -> str:
+    """``ocpp.{station}.{in|out}.{action}`` — one OCPP-J frame."""
+    return f"ocpp.{token(station)}.{direction}.{token(action)}"
+
+
+def ocpp_invalid(station: str, direction: Direction) -> str:
+    """``ocpp.{station}.{in|out}._invalid`` — a frame that is not valid OCPP-J, or our answer to it."""
+    return f"ocpp.{token(station)}.{direction}.{INVALID}"
+
+
+def ocpp_conn(station: str, event: str) -> str:
+    """``ocpp.{station}.conn.{event}`` — connected, disconnected, replaced, rejected."""
+    return f"ocpp.{token(station)}.conn.{token(event)}"
+
+
+def ocpp_station(station: str) -> str:
+    """Everything about one station: ``ocpp.{station}.>``."""
+    return f"ocpp.{token(station)}.>"
+
+
+def ocpp_station_out(station: str) -> str:
+    """Every frame to one station: what the gateway holding its socket listens to."""
+    return f"ocpp.{token(station)}.out.>"
+
+
+OCPP_ALL: Final = "ocpp.>"
+OCPP_ALL_IN: Final = "ocpp.*.in.>"  # what the CSMS processor consumes
+
+
+def station_of(subject: str) -> str:
+    """The decoded station id of any ``ocpp.{station}.…`` subject."""
+    parts = subject.split(".")
+    if len(parts) < 3 or parts[0] != "ocpp":
+        raise ValueError(f"not an ocpp subject: {subject!r}")
+    return untoken(parts[1])
+
+
+# --- events -----------------------------------------------------------------------------------
+
+EVENTS_ALL: Final = "events.>"
+
+
+def security_event(category: str) -> str:
+    """``events.security.{category}`` — auth_failed, bad_frame, unknown_station, …"""
+    return f"events.security.{token(category)}"
+
+
+def transaction_event(station: str, event: str) -> str:
+    """``events.transaction.{station}.{event}`` — e.g. orphan_stop."""
+    return f"events.transaction.{token(station)}.{token(event)}"
+
+
+def command_event(station: str, status: str) -> str:
+    """``events.command.{station}.{status}`` — requested, sent, answered, failed, timed_out."""
+    return f"events.command.{token(station)}.{token(status)}"
+
+
+# --- telemetry and commands -------------------------------------------------------------------
+
+TELEMETRY_ALL: Final = "telemetry.>"
+
+
+def telemetry(source: str, device: str) -> str:
+    """``telemetry.{source}.{device}`` — one normalised reading."""
+    return f"telemetry.{token(source)}.{token(device)}"
+
+
+def command(station: str, action: str) -> str:
+    """``cmd.{station}.{action}`` — request/reply, captured by no stream."""
+    return f"cmd.{token(station)}.{token(action)}"

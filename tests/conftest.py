@@ -1,0 +1,71 @@
+"""The test session's real parts: one nats-server with JetStream, and an evbus stack per test."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from evbus import bootstrap
+from evbus.embedded_nats import embedded_nats
+from evbus.settings import Settings
+from gateways.ocpp.server import OcppGateway
+from processors.csms.app import CsmsProcessor
+
+
+@pytest.fixture(scope="session")
+async def nats_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    data_dir = tmp_path_factory.mktemp("nats")
+    async with embedded_nats(data_dir, client_port=0, mqtt_port=0) as server:
+        yield server.url
+
+
+@pytest.fixture
+def settings(nats_url: str, tmp_path: Path) -> Settings:
+    return Settings(nats_url=nats_url, ocpp_host="127.0.0.1", ocpp_port=0, data_dir=tmp_path, call_timeout=5)
+
+
+@dataclass
+class Stack:
+    nc: NATS
+    js: JetStreamContext
+    gateway: OcppGateway | None
+    processor: CsmsProcessor | None
+    settings: Settings
+
+    def url(self, station: str, prefix: str = "/ocpp/") -> str:
+        assert self.gateway is not None
+        return f"ws://127.0.0.1:{self.gateway.port}{prefix}{station}"
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, gateway: bool = True, processor: bool = True) -> AsyncIterator[Stack]:
+    async with contextlib.AsyncExitStack() as stack:
+        b = await stack.enter_async_context(bootstrap.bus(settings, embedded=False))
+        csms = await stack.enter_async_context(bootstrap.processors(b, settings)) if processor else None
+        gw = await stack.enter_async_context(bootstrap.gateway(b, settings)) if gateway else None
+        yield Stack(b.nc, b.nc.jetstream(), gw, csms, settings)
+
+
+@pytest.fixture
+async def stack(settings: Settings) -> AsyncIterator[Stack]:
+    async with running(settings) as s:
+        yield s
+
+
+@pytest.fixture
+def station() -> str:
+    """A station id no other test uses, so each test reads only its own frames."""
+    return f"CP-{uuid.uuid4().hex[:10]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "nats_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.nats)

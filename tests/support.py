@@ -1,0 +1,72 @@
+"""Test helpers: bounded waiting, reading what the stream holds, recording the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from schemas import subjects
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02) -> T:
+    """Poll ``check`` until it returns a truthy value or ``timeout`` passes (then fail)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+async def stored(js: JetStreamContext, subject: str, stream: str = subjects.STREAM_OCPP) -> list[Msg]:
+    """Every message the stream holds on ``subject`` (a filter), in stream order."""
+    info = await js.stream_info(stream, subjects_filter=subject)
+    total = sum((info.state.subjects or {}).values())
+    if total == 0:
+        return []
+    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    messages: list[Msg] = []
+    try:
+        while len(messages) < total:
+            msg = await sub.next_msg(timeout=5)
+            messages.append(msg)
+            if msg.metadata.num_pending == 0:
+                break
+    finally:
+        await sub.unsubscribe()
+    return messages
+
+
+async def stored_frames(js: JetStreamContext, station: str) -> list[Msg]:
+    return await stored(js, subjects.ocpp_station(station))
+
+
+class WireRecorder:
+    """Wraps a websockets client connection and records every text frame in both directions."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self.sent: list[str] = []
+        self.received: list[str] = []
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+        await self._ws.send(message)
+
+    async def recv(self) -> str:
+        message = await self._ws.recv()
+        self.received.append(message)
+        return message
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
