@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import msgspec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -70,3 +71,22 @@ class WireRecorder:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ws, name)
+
+
+class RawStation:
+    """A bare OCPP-J client over a real websocket, for frames no well-behaved library would send."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._n = 0
+
+    async def call(self, action: str, payload: dict[str, Any], unique_id: str | None = None) -> list[Any]:
+        self._n += 1
+        unique_id = unique_id or f"c{self._n}"
+        await self.ws.send(msgspec.json.encode([2, unique_id, action, payload]).decode())
+        return await self.recv()
+
+    async def recv(self, timeout: float = 10.0) -> list[Any]:
+        answer = await asyncio.wait_for(self.ws.recv(), timeout)
+        decoded: list[Any] = msgspec.json.decode(answer)
+        return decoded

@@ -1,0 +1,276 @@
+"""The OCPP gateway against a real nats-server: handshakes, ids, auth, malformed frames, our CALLs."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from evbus.passwords import hash_password
+from evbus.settings import Settings
+from schemas import subjects
+from schemas.records import Presence, StationRecord, encode
+from tests.conftest import Stack, running
+from tests.support import RawStation, eventually, stored, stored_frames
+
+pytestmark = pytest.mark.nats
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    stack: Stack, station_path: str, protocol: str = "ocpp1.6", **kwargs: object
+) -> AsyncIterator[RawStation]:
+    async with websockets.connect(
+        stack.url(station_path), subprotocols=[protocol], compression=None, **kwargs  # type: ignore[list-item]
+    ) as ws:
+        yield RawStation(ws)
+
+
+async def security_events(stack: Stack, category: str, station: str | None = None) -> list[dict]:
+    messages = await stored(stack.js, subjects.security_event(category), subjects.STREAM_EVENTS)
+    events = [msgspec.json.decode(m.data) for m in messages]
+    return [e for e in events if station is None or e.get("station") == station]
+
+
+# --- station ids -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("suffix", "path_suffix"), [(".01*>", "%2E01*%3E"), ("%", "%25"), (":a+b|c@d=e", ":a+b|c@d=e")])
+async def test_special_ids_are_escaped_in_subjects_and_kept_in_headers(
+    stack: Stack, station: str, suffix: str, path_suffix: str
+) -> None:
+    special = station + suffix
+    async with connect(stack, station + path_suffix) as cp:
+        answer = await cp.call("Heartbeat", {})
+        assert answer[0] == 3
+    frames = await eventually(lambda: stored_frames(stack.js, special))
+    heartbeat = [m for m in frames if m.subject.endswith(".in.Heartbeat")]
+    assert heartbeat[0].subject == f"ocpp.{subjects.token(special)}.in.Heartbeat"
+    assert heartbeat[0].headers[subjects.H_STATION] == special
+    assert "." not in subjects.token(special)
+
+
+async def test_the_bare_id_path_works_too(stack: Stack, station: str) -> None:
+    async with websockets.connect(stack.url(station, prefix="/"), subprotocols=["ocpp2.0.1"]) as ws:
+        cp = RawStation(ws)
+        assert (await cp.call("Heartbeat", {}))[0] == 3
+
+
+@pytest.mark.parametrize(("path", "status"), [("with%20space", 400), ("A" * 49, 400), ("", 404), ("a/b", 404)])
+async def test_bad_ids_are_refused_and_recorded(stack: Stack, path: str, status: int) -> None:
+    before = len(await security_events(stack, "bad_station_id"))
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(stack, path):
+            pass
+    assert refused.value.response.status_code == status
+
+    async def recorded() -> bool:
+        return len(await security_events(stack, "bad_station_id")) > before
+
+    await eventually(recorded)
+
+
+# --- subprotocols ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offered", [["ocpp1.5"], ["mqtt", "ocpp3.0"], None])
+async def test_a_handshake_without_a_supported_subprotocol_is_refused(stack: Stack, station: str, offered: list[str] | None) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(stack.url(station), subprotocols=offered):  # type: ignore[arg-type]
+            pass
+    assert refused.value.response.status_code == 400
+    assert b"ocpp2.1, ocpp2.0.1, ocpp1.6" in refused.value.response.body
+    rejected = await eventually(lambda: stored(stack.js, subjects.ocpp_conn(station, "rejected")))
+    assert "unsupported_protocol" in msgspec.json.decode(rejected[0].data)["reason"]
+
+
+@pytest.mark.parametrize(("offered", "chosen"), [(["ocpp1.6", "ocpp2.0.1"], "ocpp2.0.1"), (["ocpp2.0.1", "ocpp2.1"], "ocpp2.1"), (["ocpp1.6"], "ocpp1.6")])
+async def test_the_newest_common_protocol_is_chosen(stack: Stack, station: str, offered: list[str], chosen: str) -> None:
+    async with websockets.connect(stack.url(station), subprotocols=offered) as ws:  # type: ignore[arg-type]
+        assert ws.subprotocol == chosen
+
+
+# --- duplicate connections ---------------------------------------------------------------------
+
+
+async def test_a_second_socket_with_the_same_id_replaces_the_first(stack: Stack, station: str) -> None:
+    async with connect(stack, station) as first:
+        assert (await first.call("Heartbeat", {}))[0] == 3
+        async with connect(stack, station) as second:
+            with pytest.raises(ConnectionClosed) as closed:
+                await first.recv(timeout=5)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.reason == "replaced by a new connection"
+            assert (await second.call("Heartbeat", {}))[0] == 3  # the new socket is served
+            kv = await stack.js.key_value(subjects.BUCKET_STATIONS)
+
+            async def presence_is_second() -> bool:
+                entry = await kv.get(subjects.kv_key(station))
+                value = msgspec.json.decode(entry.value, type=Presence)
+                return value.connection == stack.gateway.connections[station].connection_id  # type: ignore[union-attr]
+
+            await eventually(presence_is_second)
+    async def lifecycle() -> list[str]:
+        events = [m.subject.rsplit(".", 1)[1] for m in await stored_frames(stack.js, station) if ".conn." in m.subject]
+        return events if len(events) >= 5 else []
+
+    events = await eventually(lifecycle)
+    assert events[:2] == ["connected", "replaced"]  # the old socket is closed before the new one is served
+    assert sorted(events[2:]) == ["connected", "disconnected", "disconnected"]
+
+
+# --- Basic auth (security profile 1) -----------------------------------------------------------
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_basic_auth_when_the_station_has_a_password(stack: Stack, station: str) -> None:
+    registry = await stack.js.key_value(subjects.BUCKET_REGISTRY)
+    await registry.put(subjects.kv_key(station), encode(StationRecord(password_hash=hash_password("right-password"))))
+    await eventually(lambda: _async(stack.gateway.registry.get(station)))  # type: ignore[union-attr]
+
+    for headers in ({}, basic(station, "wrong-password"), basic("someone-else", "right-password")):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(stack, station, additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 401
+        assert "Basic" in refused.value.response.headers["WWW-Authenticate"]
+    failures = await eventually(lambda: _at_least(security_events(stack, "auth_failed", station), 3))
+    assert all(f["remoteAddress"].startswith("127.0.0.1") for f in failures)
+    assert all("right-password" not in str(f) and "wrong-password" not in str(f) for f in failures)
+
+    async with connect(stack, station, additional_headers=basic(station, "right-password")) as cp:
+        assert (await cp.call("Heartbeat", {}))[0] == 3
+    stored_registry = await registry.get(subjects.kv_key(station))
+    assert b"right-password" not in stored_registry.value  # only the hash is kept
+
+
+async def test_unknown_stations_are_refused_when_so_configured(settings: Settings, station: str) -> None:
+    async with running(settings.with_(unknown_stations="reject")) as stack:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(stack, station):
+                pass
+        assert refused.value.response.status_code == 404
+        await eventually(lambda: security_events(stack, "unknown_station", station))
+
+
+async def _async(value: object) -> object:
+    return value
+
+
+async def _at_least(events_coro, n: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    events = await events_coro
+    return events if len(events) >= n else []
+
+
+# --- malformed frames --------------------------------------------------------------------------
+
+MALFORMED = [
+    # (protocol, frame, expected answer id, expected code)
+    ("ocpp1.6", "this is not json", "-1", "FormationViolation"),
+    ("ocpp2.0.1", "this is not json", "-1", "RpcFrameworkError"),
+    ("ocpp1.6", '{"not": "an array"}', "-1", "FormationViolation"),
+    ("ocpp2.0.1", '[2, "m1", "Heartbeat"]', "m1", "RpcFrameworkError"),
+    ("ocpp1.6", '[2, "m2", "Heartbeat", "payload"]', "m2", "FormationViolation"),
+    ("ocpp2.0.1", '[9, "m3", "Heartbeat", {}]', "m3", "MessageTypeNotSupported"),
+    ("ocpp1.6", '[9, "m3", "Heartbeat", {}]', "m3", "FormationViolation"),
+    ("ocpp2.0.1", '[2, "m4", "No.Such>Action", {}]', "m4", "NotImplemented"),
+]
+
+
+@pytest.mark.parametrize(("protocol", "frame", "unique_id", "code"), MALFORMED)
+async def test_malformed_frames_are_answered_recorded_and_survived(
+    stack: Stack, station: str, protocol: str, frame: str, unique_id: str, code: str
+) -> None:
+    async with connect(stack, station, protocol) as cp:
+        await cp.ws.send(frame)
+        answer = await cp.recv()
+        assert answer[:3] == [4, unique_id, code]
+        assert (await cp.call("Heartbeat", {}))[0] == 3  # the connection is still up
+    invalid = await eventually(lambda: stored(stack.js, subjects.ocpp_invalid(station, "in")))
+    assert invalid[0].data == frame.encode()  # kept verbatim
+    assert invalid[0].headers[subjects.H_ERROR]
+    answers = await eventually(lambda: stored(stack.js, subjects.ocpp_invalid(station, "out")))
+    assert msgspec.json.decode(answers[0].data)[2] == code
+    await eventually(lambda: security_events(stack, "bad_frame", station))
+
+
+async def test_payload_schema_violations_are_answered_by_the_processor(stack: Stack, station: str) -> None:
+    async with connect(stack, station, "ocpp1.6") as cp:
+        answer = await cp.call("StartTransaction", {"connectorId": "one", "idTag": "T", "meterStart": 0, "timestamp": "x"})
+        assert answer[2] == "TypeConstraintViolation"
+        answer = await cp.call("BootNotification", {"chargePointVendor": "v"})
+        assert answer[2] == "OccurenceConstraintViolation"
+        assert (await cp.call("Heartbeat", {}))[0] == 3
+
+
+async def test_binary_frames_get_a_callerror_and_are_kept(stack: Stack, station: str) -> None:
+    async with connect(stack, station, "ocpp2.0.1") as cp:
+        await cp.ws.send(b"\x00\x01binary")
+        assert (await cp.recv())[:3] == [4, "-1", "RpcFrameworkError"]
+        assert (await cp.call("Heartbeat", {}))[0] == 3
+    invalid = await eventually(lambda: stored(stack.js, subjects.ocpp_invalid(station, "in")))
+    assert invalid[0].data == b"\x00\x01binary"
+
+
+async def test_frames_over_the_size_limit(settings: Settings, station: str) -> None:
+    async with running(settings.with_(max_frame_bytes=1024)) as stack:
+        big = msgspec.json.encode([2, "big-1", "DataTransfer", {"vendorId": "v", "data": "x" * 2000}]).decode()
+        async with connect(stack, station, "ocpp1.6") as cp:
+            await cp.ws.send(big)
+            assert (await cp.recv())[:3] == [4, "big-1", "FormationViolation"]
+            assert (await cp.call("Heartbeat", {}))[0] == 3
+        invalid = await eventually(lambda: stored(stack.js, subjects.ocpp_invalid(station, "in")))
+        assert invalid[0].data == big.encode()
+
+
+async def test_a_result_for_no_call_of_ours_is_recorded_as_invalid(stack: Stack, station: str) -> None:
+    async with connect(stack, station, "ocpp1.6") as cp:
+        await cp.ws.send('[3, "nobody-asked", {}]')
+        assert (await cp.call("Heartbeat", {}))[0] == 3  # nothing answers an answer
+    invalid = await eventually(lambda: stored(stack.js, subjects.ocpp_invalid(station, "in")))
+    assert "answers no CALL" in invalid[0].headers[subjects.H_ERROR]
+
+
+# --- CALLs we send -----------------------------------------------------------------------------
+
+
+async def send_call(stack: Stack, station: str, unique_id: str, action: str, payload: dict) -> None:
+    frame = msgspec.json.encode([2, unique_id, action, payload])
+    headers = {
+        subjects.H_STATION: station,
+        subjects.H_DIRECTION: "out",
+        subjects.H_TYPE: "CALL",
+        subjects.H_ACTION: action,
+        subjects.H_ID: unique_id,
+        subjects.H_PROTOCOL: "ocpp1.6",
+        subjects.H_MSG_ID: f"test:{station}:{unique_id}",
+    }
+    await stack.js.publish(subjects.ocpp_frame(station, "out", action), frame, headers=headers)
+
+
+async def test_our_calls_go_one_at_a_time_and_results_carry_their_action(stack: Stack, station: str) -> None:
+    async with connect(stack, station, "ocpp1.6") as cp:
+        assert (await cp.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}))[0] == 3
+        await send_call(stack, station, "q1", "GetConfiguration", {})
+        await send_call(stack, station, "q2", "Reset", {"type": "Soft"})
+        first = await cp.recv()
+        assert first[:3] == [2, "q1", "GetConfiguration"]
+        with pytest.raises(TimeoutError):
+            await cp.recv(timeout=0.3)  # the second waits until the first is answered
+        await cp.ws.send('[3, "q1", {"configurationKey": []}]')
+        second = await cp.recv()
+        assert second[:3] == [2, "q2", "Reset"]
+        await cp.ws.send('[4, "q2", "NotSupported", "no reset today", {}]')
+    result = await eventually(lambda: stored(stack.js, subjects.ocpp_frame(station, "in", "GetConfiguration")))
+    assert result[0].headers[subjects.H_TYPE] == "CALLRESULT"
+    assert result[0].headers[subjects.H_ID] == "q1"
+    error = await eventually(lambda: stored(stack.js, subjects.ocpp_frame(station, "in", "Reset")))
+    assert error[0].headers[subjects.H_TYPE] == "CALLERROR"
