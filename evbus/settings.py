@@ -21,20 +21,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     nats_host: str = "127.0.0.1"
     nats_port: int = 4222
     mqtt_port: int = 1883
-    mqtt_url: str | None = None
     ocpp_host: str = "0.0.0.0"
     ocpp_port: int = 9000
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
     data_dir: Path = Path(".evbus")
-    api_token: str | None = None
     heartbeat_interval: int = 300
     call_timeout: float = 30.0
     unknown_stations: Policy = "accept"
     unknown_tokens: Policy = "reject"
     retention_days: int = 30
     events_retention_days: int = 90
-    sse_heartbeat: float = 15.0
     max_frame_bytes: int = 65536
     gateway_id: str | None = None
     log_level: str = "INFO"
@@ -48,20 +43,15 @@ DOCS: dict[str, str] = {
     "nats_host": "interface the embedded nats-server listens on",
     "nats_port": "client port of the embedded server (0 = pick a free one)",
     "mqtt_port": "MQTT listener of the embedded server (0 = pick a free one)",
-    "mqtt_url": "broker the MQTT gateway subscribes to (unset = the embedded listener)",
     "ocpp_host": "interface of the OCPP websocket listener",
     "ocpp_port": "port of the OCPP websocket listener (0 = pick a free one)",
-    "api_host": "interface of the REST/SSE API and dashboard",
-    "api_port": "port of the REST/SSE API and dashboard",
     "data_dir": "JetStream store (embedded), DuckDB files, generated secrets",
-    "api_token": "admin bearer token (unset: generated at first start, printed once)",
     "heartbeat_interval": "seconds, sent in BootNotification answers",
     "call_timeout": "seconds to wait for a station's answer to a CALL we send",
     "unknown_stations": "`accept` or `reject` stations that are not registered",
     "unknown_tokens": "`accept` or `reject` idTags that are not in the token store",
     "retention_days": "max age of the OCPP and TELEMETRY streams",
     "events_retention_days": "max age of the EVENTS stream",
-    "sse_heartbeat": "seconds between SSE heartbeat comments",
     "max_frame_bytes": "largest OCPP-J frame accepted; larger ones get a CALLERROR",
     "gateway_id": "name of this gateway instance in headers and presence (default: host-pid)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
@@ -86,9 +76,15 @@ def load(environ: dict[str, str] | None = None, toml_path: Path | None = None) -
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     try:
-        return msgspec.convert(values, Settings, strict=False)
+        return msgspec.convert(values, Settings, strict=False, dec_hook=_decode)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid setting: {exc}") from exc
+
+
+def _decode(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot read a {kind.__name__} setting from {value!r}")
 
 
 class SettingsError(ValueError):

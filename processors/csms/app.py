@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -89,14 +90,19 @@ class CsmsProcessor:
         self._lanes: dict[str, _Lane] = {}
         self._tokens: KvMirror[TokenRecord] | None = None
         self.services: Services | None = None
-        self.broker.subscriber(
-            subjects.OCPP_ALL_IN,
-            stream=JStream(subjects.STREAM_OCPP, declare=False),
-            durable=subjects.CONSUMER_CSMS,
-            config=csms_consumer(),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=decode_frame,
-        )(self._on_frame)
+        with warnings.catch_warnings():
+            # FastStream warns that a durable push consumer cannot be shared by replicas: one
+            # processor owns the per-station lanes by design (docs/adr/0002-processor-lanes.md)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            subscriber = self.broker.subscriber(
+                subjects.OCPP_ALL_IN,
+                stream=JStream(subjects.STREAM_OCPP, declare=False),
+                durable=subjects.CONSUMER_CSMS,
+                config=csms_consumer(),
+                ack_policy=AckPolicy.MANUAL,
+                decoder=decode_frame,
+            )
+        subscriber(self._on_frame)
 
     async def start(self) -> None:
         self._tokens = await KvMirror.open(self.js, subjects.BUCKET_TOKENS, TokenRecord)

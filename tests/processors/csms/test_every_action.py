@@ -16,6 +16,7 @@ import jsonschema_rs
 import msgspec
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from evbus.settings import Settings
 from processors.csms import v16, v21, v201
@@ -158,8 +159,10 @@ def test_route_table_covers_exactly_the_station_calls(protocol: Protocol, expect
 
 @pytest.mark.parametrize(("protocol", "action"), EVERY_ACTION)
 def test_every_routed_action_has_request_and_response_schemas(protocol: Protocol, action: str) -> None:
-    assert payloads.knows(protocol, action)
-    assert payloads.schema(protocol, action, "response") is not None
+    for kind in ("request", "response"):
+        schema = payloads.schema(protocol, action, kind)
+        assert schema is not None, f"{protocol} has no {kind} schema for {action}"
+        assert jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(example(schema))
 
 
 # --- every action, answered -----------------------------------------------------------------------
@@ -178,14 +181,16 @@ async def test_stop_of_a_transaction_never_started_is_recorded_as_an_orphan() ->
     services = memory_services()
     payload = request("ocpp1.6", "StopTransaction")
 
-    reply, frame = await answer_frame("ocpp1.6", "StopTransaction", payload, services)
+    reply, _ = await answer_frame("ocpp1.6", "StopTransaction", payload, services)
 
     assert reply.kind == "CALLRESULT"
     assert services.events.orphan_stops == [(STATION, payload["transactionId"], "id-StopTransaction")]  # type: ignore[attr-defined]
 
 
 async def test_send_gets_no_answer() -> None:
-    frame = msgspec.json.encode([6, "send-1", "NotifyPeriodicEventStream", request("ocpp2.1", "NotifyPeriodicEventStream")])
+    frame = msgspec.json.encode(
+        [6, "send-1", "NotifyPeriodicEventStream", request("ocpp2.1", "NotifyPeriodicEventStream")]
+    )
     call = parse_call(frame.decode(), "ocpp2.1")
     assert call.type == MessageType.SEND
 
@@ -234,7 +239,12 @@ AUTHORIZE_201 = {"idToken": {"idToken": "TAG", "type": "ISO14443"}}
         ("ocpp2.0.1", "Authorize", AUTHORIZE_201, None),
         ("ocpp2.0.1", "Authorize", {}, "OccurrenceConstraintViolation"),
         ("ocpp2.0.1", "Authorize", {"idToken": {"idToken": 42, "type": "ISO14443"}}, "TypeConstraintViolation"),
-        ("ocpp2.0.1", "Authorize", {"idToken": {"idToken": "T" * 37, "type": "ISO14443"}}, "PropertyConstraintViolation"),
+        (
+            "ocpp2.0.1",
+            "Authorize",
+            {"idToken": {"idToken": "T" * 37, "type": "ISO14443"}},
+            "PropertyConstraintViolation",
+        ),
         ("ocpp2.0.1", "Authorize", {"idToken": {"idToken": "TAG", "type": "Barcode"}}, "PropertyConstraintViolation"),
         ("ocpp2.0.1", "Authorize", {**AUTHORIZE_201, "color": "red"}, "FormatViolation"),
     ],
@@ -286,7 +296,7 @@ async def test_handler_that_raises_gets_internal_error(protocol: Protocol, monke
 async def test_every_action_over_the_wire(stack: Stack, station: str) -> None:
     for n, protocol in enumerate(ROUTE_TABLES, start=1):
         name = f"{station}-{n}"
-        async with websockets.connect(stack.url(name), subprotocols=[protocol], compression=None) as ws:
+        async with websockets.connect(stack.url(name), subprotocols=[Subprotocol(protocol)], compression=None) as ws:
             for action in sorted(ROUTE_TABLES[protocol]):
                 unique_id = f"{n}-{action}"
                 await ws.send(ocpp_j.call(unique_id, action, request(protocol, action)))
