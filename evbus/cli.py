@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(bootstrap.run(settings))
         elif args.command in bootstrap.ROLES:
             if not settings.nats_url:
-                print(f"evbus {args.command}: set EVBUS_NATS_URL (only `evbus up` starts its own nats-server)", file=sys.stderr)
+                print(
+                    f"evbus {args.command}: set EVBUS_NATS_URL (only `evbus up` starts its own nats-server)",
+                    file=sys.stderr,
+                )
                 return 2
             asyncio.run(bootstrap.run(settings, roles=[args.command], embedded=False))
         elif args.command == "station":

@@ -19,7 +19,7 @@ PROTOCOLS: Final[tuple[Protocol, ...]] = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")  # 
 UNREADABLE_ID: Final = "-1"  # 2.0.1/2.1 §4.2.3: the id of a CALLERROR whose CALL had none
 MAX_ID_LENGTH: Final = 128  # the spec says 36; real chargers exceed it, we store what we can
 ACTION: Final = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
-_PRINTABLE_ID: Final = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_ID_LENGTH)
+_PRINTABLE_ID: Final = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_LENGTH}}}")
 
 
 class MessageType(IntEnum):
@@ -179,7 +179,7 @@ def _malformed(reason: str, unique_id: str, code: str | None) -> Malformed:
 def too_large(text: str | bytes, limit: int, protocol: Protocol) -> Malformed:
     """The answer to a frame over ``limit`` bytes, with its id if the frame's head shows one."""
     head = text[:200] if isinstance(text, str) else text[:200].decode("utf-8", "replace")
-    match = re.match(r'\s*\[\s*2\s*,\s*"([\x21-\x7e]{1,%d}?)"' % MAX_ID_LENGTH, head)
+    match = re.match(rf'\s*\[\s*2\s*,\s*"([\x21-\x7e]{{1,{MAX_ID_LENGTH}}}?)"', head)
     unique_id = match.group(1) if match and '"' not in match.group(1) else UNREADABLE_ID
     reason = f"frame of {len(text)} bytes exceeds the limit of {limit}"
     return _malformed(reason, unique_id, ERROR_CODES[protocol].format)
@@ -196,7 +196,5 @@ def call_result(unique_id: str, payload: dict[str, Any]) -> str:
     return _encode([MessageType.CALLRESULT, unique_id, payload]).decode()
 
 
-def call_error(
-    unique_id: str, code: str, description: str = "", details: dict[str, Any] | None = None
-) -> str:
+def call_error(unique_id: str, code: str, description: str = "", details: dict[str, Any] | None = None) -> str:
     return _encode([MessageType.CALLERROR, unique_id, code, description[:255], details or {}]).decode()

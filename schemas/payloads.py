@@ -91,6 +91,11 @@ def validate(protocol: Protocol, action: str, payload: Any, kind: Kind = "reques
     return Invalid(code, f"{error.message}{where}"[:255], {"path": f"/{path}"})
 
 
+def is_send(protocol: Protocol, action: str) -> bool:
+    """True for 2.1 messages that are only ever sent as SEND (no Request suffix, no Response)."""
+    return protocol == "ocpp2.1" and (_SCHEMA_DIRS[protocol] / f"{action}.json").is_file()
+
+
 def actions(protocol: Protocol) -> list[str]:
     """Every action that has a request schema in ``protocol``."""
     folder = _SCHEMA_DIRS[protocol]

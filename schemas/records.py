@@ -7,11 +7,11 @@ from typing import Literal
 import msgspec
 
 
-class _Record(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+class _Record(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     pass
 
 
-class ConnectionEvent(_Record, frozen=True):
+class ConnectionEvent(_Record):
     """Body of ``ocpp.{station}.conn.{event}``."""
 
     event: Literal["connected", "disconnected", "replaced", "rejected"]
@@ -22,7 +22,7 @@ class ConnectionEvent(_Record, frozen=True):
     connection: str | None = None
 
 
-class SecurityEvent(_Record, frozen=True):
+class SecurityEvent(_Record):
     """Body of ``events.security.{category}``."""
 
     category: str
@@ -34,7 +34,7 @@ class SecurityEvent(_Record, frozen=True):
     at: str = ""
 
 
-class TransactionEvent(_Record, frozen=True):
+class TransactionEvent(_Record):
     """Body of ``events.transaction.{station}.{event}`` (e.g. a stop for an id never issued)."""
 
     event: str
@@ -44,7 +44,7 @@ class TransactionEvent(_Record, frozen=True):
     at: str = ""
 
 
-class Presence(_Record, frozen=True):
+class Presence(_Record):
     """Value of KV ``stations``: which gateway holds a station's socket."""
 
     gateway: str
@@ -54,7 +54,7 @@ class Presence(_Record, frozen=True):
     remote_address: str | None = None
 
 
-class StationRecord(_Record, frozen=True):
+class StationRecord(_Record):
     """Value of KV ``registry``: a registered station. The password is stored only as a hash."""
 
     password_hash: str | None = None
@@ -64,7 +64,7 @@ class StationRecord(_Record, frozen=True):
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 
-class TokenRecord(_Record, frozen=True):
+class TokenRecord(_Record):
     """Value of KV ``tokens``: one idTag / idToken."""
 
     id_tag: str

@@ -94,17 +94,28 @@ async def test_ocpp16_charge_point_runs_a_session(stack: Stack, station: str) ->
             call16.MeterValues(
                 connector_id=1,
                 transaction_id=start.transaction_id,
-                meter_value=[{"timestamp": NOW, "sampledValue": [{"value": "1500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}],
+                meter_value=[
+                    {
+                        "timestamp": NOW,
+                        "sampledValue": [{"value": "1500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}],
+                    }
+                ],
             )
         )
-        stop = await cp.call(call16.StopTransaction(meter_stop=2500, timestamp=NOW, transaction_id=start.transaction_id, id_tag="TAG-16", reason="Local"))
+        stop = await cp.call(
+            call16.StopTransaction(
+                meter_stop=2500, timestamp=NOW, transaction_id=start.transaction_id, id_tag="TAG-16", reason="Local"
+            )
+        )
         assert stop.id_tag_info["status"] == "Accepted"
         beat = await cp.call(call16.Heartbeat())
         assert beat.current_time
     await assert_stream_matches_wire(stack, station, "ocpp1.6", recorder)
 
     async def disconnected() -> bool:
-        return any(m.subject == subjects.ocpp_conn(station, "disconnected") for m in await stored_frames(stack.js, station))
+        return any(
+            m.subject == subjects.ocpp_conn(station, "disconnected") for m in await stored_frames(stack.js, station)
+        )
 
     await eventually(disconnected)
 
@@ -118,12 +129,22 @@ async def test_ocpp201_charging_station_runs_a_session(stack: Stack, station: st
             call201.BootNotification(charging_station={"model": "v201", "vendorName": "evbus-test"}, reason="PowerUp")
         )
         assert boot.status == "Accepted"
-        await cp.call(call201.StatusNotification(timestamp=NOW, connector_status="Available", evse_id=1, connector_id=1))
+        await cp.call(
+            call201.StatusNotification(timestamp=NOW, connector_status="Available", evse_id=1, connector_id=1)
+        )
         auth = await cp.call(call201.Authorize(id_token=token))
         assert auth.id_token_info["status"] == "Accepted"
         info = {"transactionId": "tx-" + station}
         started = await cp.call(
-            call201.TransactionEvent(event_type="Started", timestamp=NOW, trigger_reason="Authorized", seq_no=0, transaction_info=info, id_token=token, evse={"id": 1, "connectorId": 1})
+            call201.TransactionEvent(
+                event_type="Started",
+                timestamp=NOW,
+                trigger_reason="Authorized",
+                seq_no=0,
+                transaction_info=info,
+                id_token=token,
+                evse={"id": 1, "connectorId": 1},
+            )
         )
         assert started.id_token_info["status"] == "Accepted"
         await cp.call(
@@ -131,12 +152,27 @@ async def test_ocpp201_charging_station_runs_a_session(stack: Stack, station: st
         )
         await cp.call(
             call201.TransactionEvent(
-                event_type="Updated", timestamp=NOW, trigger_reason="MeterValuePeriodic", seq_no=1, transaction_info=info,
-                meter_value=[{"timestamp": NOW, "sampledValue": [{"value": 2000.0, "measurand": "Energy.Active.Import.Register"}]}],
+                event_type="Updated",
+                timestamp=NOW,
+                trigger_reason="MeterValuePeriodic",
+                seq_no=1,
+                transaction_info=info,
+                meter_value=[
+                    {
+                        "timestamp": NOW,
+                        "sampledValue": [{"value": 2000.0, "measurand": "Energy.Active.Import.Register"}],
+                    }
+                ],
             )
         )
         await cp.call(
-            call201.TransactionEvent(event_type="Ended", timestamp=NOW, trigger_reason="StopAuthorized", seq_no=2, transaction_info={**info, "stoppedReason": "Local"})
+            call201.TransactionEvent(
+                event_type="Ended",
+                timestamp=NOW,
+                trigger_reason="StopAuthorized",
+                seq_no=2,
+                transaction_info={**info, "stoppedReason": "Local"},
+            )
         )
         await cp.call(call201.Heartbeat())
     await assert_stream_matches_wire(stack, station, "ocpp2.0.1", recorder)

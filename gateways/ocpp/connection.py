@@ -46,9 +46,7 @@ class StationConnection:
     frames: int = 0
     awaiting: OrderedDict[str, float] = field(default_factory=OrderedDict)
     pending: PendingCall | None = None
-    calls: asyncio.Queue[tuple[str, str, str]] = field(
-        default_factory=lambda: asyncio.Queue(MAX_QUEUED_CALLS)
-    )
+    calls: asyncio.Queue[tuple[str, str, str]] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_CALLS))
     sender: asyncio.Task[None] | None = None
 
     def next_msg_id(self, gateway: str) -> str:

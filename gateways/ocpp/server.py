@@ -108,7 +108,9 @@ class OcppGateway:
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
         self._refresher = asyncio.create_task(self._refresh_presence(), name="presence")
-        log.info("OCPP gateway %s listening on ws://%s:%d/ocpp/{stationId}", self.id, self.settings.ocpp_host, self.port)
+        log.info(
+            "OCPP gateway %s listening on ws://%s:%d/ocpp/{stationId}", self.id, self.settings.ocpp_host, self.port
+        )
         return self.port
 
     async def stop(self) -> None:
@@ -180,7 +182,12 @@ class OcppGateway:
             subscription = await self.nc.subscribe(subjects.ocpp_station_out(station), cb=self._outbound(conn))
             await self._publish_conn(
                 station,
-                ConnectionEvent(event="connected", remote_address=conn.remote_address, protocol=conn.protocol, connection=conn.connection_id),
+                ConnectionEvent(
+                    event="connected",
+                    remote_address=conn.remote_address,
+                    protocol=conn.protocol,
+                    connection=conn.connection_id,
+                ),
                 protocol=conn.protocol,
                 msg_id=conn.next_msg_id(self.id),
             )
@@ -206,7 +213,14 @@ class OcppGateway:
             with contextlib.suppress(Exception):
                 await self._publish_conn(
                     station,
-                    ConnectionEvent(event="disconnected", remote_address=conn.remote_address, protocol=conn.protocol, close_code=code, reason=reason, connection=conn.connection_id),
+                    ConnectionEvent(
+                        event="disconnected",
+                        remote_address=conn.remote_address,
+                        protocol=conn.protocol,
+                        close_code=code,
+                        reason=reason,
+                        connection=conn.connection_id,
+                    ),
                     protocol=conn.protocol,
                     msg_id=conn.next_msg_id(self.id),
                 )
@@ -214,7 +228,12 @@ class OcppGateway:
     async def _replace(self, previous: StationConnection) -> None:
         await self._publish_conn(
             previous.station,
-            ConnectionEvent(event="replaced", remote_address=previous.remote_address, protocol=previous.protocol, connection=previous.connection_id),
+            ConnectionEvent(
+                event="replaced",
+                remote_address=previous.remote_address,
+                protocol=previous.protocol,
+                connection=previous.connection_id,
+            ),
             protocol=previous.protocol,
             msg_id=previous.next_msg_id(self.id),
         )
@@ -227,7 +246,9 @@ class OcppGateway:
         if isinstance(data, bytes):
             reason = "binary frame (OCPP-J uses text frames)"
             answer = ocpp_j.call_error(ocpp_j.UNREADABLE_ID, ocpp_j.ERROR_CODES[conn.protocol].rpc, reason)
-            message: ocpp_j.Message | Malformed = Malformed(reason=reason, unique_id=ocpp_j.UNREADABLE_ID, answer=answer)
+            message: ocpp_j.Message | Malformed = Malformed(
+                reason=reason, unique_id=ocpp_j.UNREADABLE_ID, answer=answer
+            )
         elif len(data) > self.settings.max_frame_bytes:
             message = ocpp_j.too_large(data, self.settings.max_frame_bytes, conn.protocol)
         else:
@@ -237,7 +258,9 @@ class OcppGateway:
         if isinstance(message, Call):
             if message.type == MessageType.CALL:
                 conn.expect_answer(message.unique_id)
-            await self._publish_frame(conn, "in", message.action, message.type.name, message.unique_id, body, received_at)
+            await self._publish_frame(
+                conn, "in", message.action, message.type.name, message.unique_id, body, received_at
+            )
         elif isinstance(message, CallResult | CallError):
             pending = conn.take_answer(message.unique_id)
             kind = "CALLRESULT" if isinstance(message, CallResult) else message.type.name
@@ -263,12 +286,16 @@ class OcppGateway:
         subject = subjects.ocpp_frame(conn.station, direction, action)  # type: ignore[arg-type]
         await self._publish(subject, body, self._headers(conn, direction, action, kind, unique_id, at))
 
-    async def _publish_invalid(self, conn: StationConnection, body: bytes, at: str, reason: str, unique_id: str) -> None:
+    async def _publish_invalid(
+        self, conn: StationConnection, body: bytes, at: str, reason: str, unique_id: str
+    ) -> None:
         headers = self._headers(conn, "in", subjects.INVALID, "INVALID", unique_id, at)
         headers[subjects.H_ERROR] = reason.replace("\r", " ").replace("\n", " ")
         await self._publish(subjects.ocpp_invalid(conn.station, "in"), body, headers)
 
-    def _headers(self, conn: StationConnection, direction: str, action: str, kind: str, unique_id: str, at: str) -> dict[str, str]:
+    def _headers(
+        self, conn: StationConnection, direction: str, action: str, kind: str, unique_id: str, at: str
+    ) -> dict[str, str]:
         return {
             subjects.H_STATION: conn.station,
             subjects.H_DIRECTION: direction,
@@ -317,7 +344,9 @@ class OcppGateway:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
-    async def _publish_conn(self, station: str, event: ConnectionEvent, protocol: Protocol | None, msg_id: str | None) -> None:
+    async def _publish_conn(
+        self, station: str, event: ConnectionEvent, protocol: Protocol | None, msg_id: str | None
+    ) -> None:
         headers = {
             subjects.H_STATION: station,
             subjects.H_GATEWAY: self.id,
@@ -391,4 +420,4 @@ def _unauthorized(ws: ServerConnection) -> Response:
     return response
 
 
-__all__ = ["OcppGateway", "StorageUnavailable", "default_gateway_id", "Headers"]
+__all__ = ["Headers", "OcppGateway", "StorageUnavailable", "default_gateway_id"]

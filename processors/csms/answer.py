@@ -32,6 +32,9 @@ async def answer(call: Call, station: str, protocol: Protocol, services: Service
     codes = ocpp_j.ERROR_CODES[protocol]
     handler = routes(protocol).get(call.action)
     if handler is None:
+        if payloads.is_send(protocol, call.action):
+            reason = f"{call.action} is a SEND (MessageTypeId 6), never a CALL"
+            return _error(call.unique_id, codes.not_supported, reason)
         if payloads.knows(protocol, call.action):
             reason = f"{call.action} is sent by the CSMS, not by a charging station"
             return _error(call.unique_id, codes.not_supported, reason)
@@ -39,7 +42,9 @@ async def answer(call: Call, station: str, protocol: Protocol, services: Service
     invalid = payloads.validate(protocol, call.action, call.payload)
     if invalid is not None:
         return _error(call.unique_id, invalid.code, invalid.description, invalid.details)
-    ctx = CallContext(station=station, protocol=protocol, unique_id=call.unique_id, action=call.action, services=services)
+    ctx = CallContext(
+        station=station, protocol=protocol, unique_id=call.unique_id, action=call.action, services=services
+    )
     try:
         result = await handler(ctx, call.payload)
     except Exception:

@@ -88,7 +88,12 @@ async def test_evbus_up_serves_a_charge_point_and_stops_cleanly(tmp_path: Path) 
 def test_a_taken_port_is_named_with_the_setting_to_change(tmp_path: Path, setting: str, also_says: str) -> None:
     with taken_port() as port:
         result = subprocess.run(
-            [*EVBUS, "up"], env=env(tmp_path, **{setting: str(port)}), cwd=REPO, capture_output=True, text=True, timeout=60
+            [*EVBUS, "up"],
+            env=env(tmp_path, **{setting: str(port)}),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"port {port}" in result.stderr
@@ -98,7 +103,9 @@ def test_a_taken_port_is_named_with_the_setting_to_change(tmp_path: Path, settin
 
 
 def test_roles_refuse_to_run_without_a_nats_url(tmp_path: Path) -> None:
-    result = subprocess.run([*EVBUS, "gateway"], env=env(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*EVBUS, "gateway"], env=env(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "EVBUS_NATS_URL" in result.stderr
 

@@ -20,7 +20,12 @@ def test_defaults_need_no_setting(tmp_path: Path) -> None:
 
 def test_environment_values_are_converted(tmp_path: Path) -> None:
     settings = load(
-        {"EVBUS_DATA_DIR": "/var/lib/evbus", "EVBUS_OCPP_PORT": "0", "EVBUS_CALL_TIMEOUT": "2.5", "EVBUS_UNKNOWN_STATIONS": "reject"},
+        {
+            "EVBUS_DATA_DIR": "/var/lib/evbus",
+            "EVBUS_OCPP_PORT": "0",
+            "EVBUS_CALL_TIMEOUT": "2.5",
+            "EVBUS_UNKNOWN_STATIONS": "reject",
+        },
         toml_path=tmp_path / "absent.toml",
     )
     assert settings.data_dir == Path("/var/lib/evbus")
@@ -31,7 +36,7 @@ def test_environment_values_are_converted(tmp_path: Path) -> None:
 
 def test_toml_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     toml = tmp_path / "evbus.toml"
-    toml.write_text('ocpp_port = 9100\nheartbeat_interval = 60\n')
+    toml.write_text("ocpp_port = 9100\nheartbeat_interval = 60\n")
     settings = load({"EVBUS_OCPP_PORT": "9200"}, toml_path=toml)
     assert settings.ocpp_port == 9200
     assert settings.heartbeat_interval == 60

@@ -20,5 +20,5 @@ ROUTES: dict[str, Handler] = {
     "StartTransaction": start_transaction.handle,
     "StopTransaction": stop_transaction.handle,
     "SignCertificate": sign_certificate.handle,
-    **{action: notifications.acknowledge for action in notifications.ACKNOWLEDGED},
+    **dict.fromkeys(notifications.ACKNOWLEDGED, notifications.acknowledge),
 }

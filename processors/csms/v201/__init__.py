@@ -23,5 +23,5 @@ ROUTES: dict[str, Handler] = {
     "GetCertificateStatus": certificates.get_certificate_status,
     "NotifyEVChargingNeeds": smart_charging.reject,
     "NotifyEVChargingSchedule": smart_charging.reject,
-    **{action: notifications.acknowledge for action in notifications.ACKNOWLEDGED},
+    **dict.fromkeys(notifications.ACKNOWLEDGED, notifications.acknowledge),
 }

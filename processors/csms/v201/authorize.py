@@ -5,5 +5,6 @@ from processors.csms.context import CallContext, Payload
 
 
 async def handle(ctx: CallContext, payload: Payload) -> Payload:
-    record = ctx.services.tokens.get(payload["idToken"]["idToken"])
-    return {"idTokenInfo": id_token_info(record, ctx.now(), ctx.settings.unknown_tokens)}
+    token = payload["idToken"]
+    record = ctx.services.tokens.get(token["idToken"])
+    return {"idTokenInfo": id_token_info(record, ctx.now(), ctx.settings.unknown_tokens, token["type"])}

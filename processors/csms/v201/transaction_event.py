@@ -13,4 +13,4 @@ async def handle(ctx: CallContext, payload: Payload) -> Payload:
     if not token:
         return {}
     record = ctx.services.tokens.get(token["idToken"])
-    return {"idTokenInfo": id_token_info(record, ctx.now(), ctx.settings.unknown_tokens)}
+    return {"idTokenInfo": id_token_info(record, ctx.now(), ctx.settings.unknown_tokens, token["type"])}

@@ -5,8 +5,18 @@ NotifyPeriodicEventStream is a SEND (MessageTypeId 6): stored, never answered, s
 
 from processors.csms import v201
 from processors.csms.routing import Handler
-from processors.csms.v201 import notifications, smart_charging
 from processors.csms.v21 import certificates, payments
+from processors.csms.v201 import notifications, smart_charging
+
+ACKNOWLEDGED_21 = (
+    "BatterySwap",
+    "ClosePeriodicEventStream",
+    "NotifyDERAlarm",
+    "NotifyDERStartStop",
+    "NotifyPriorityCharging",
+    "NotifySettlement",
+    "ReportDERControl",
+)
 
 ROUTES: dict[str, Handler] = {
     **v201.ROUTES,
@@ -14,16 +24,5 @@ ROUTES: dict[str, Handler] = {
     "VatNumberValidation": payments.vat_number_validation,
     "OpenPeriodicEventStream": smart_charging.reject,  # evbus opens no periodic streams
     "PullDynamicScheduleUpdate": smart_charging.reject,
-    **{
-        action: notifications.acknowledge
-        for action in (
-            "BatterySwap",
-            "ClosePeriodicEventStream",
-            "NotifyDERAlarm",
-            "NotifyDERStartStop",
-            "NotifyPriorityCharging",
-            "NotifySettlement",
-            "ReportDERControl",
-        )
-    },
+    **dict.fromkeys(ACKNOWLEDGED_21, notifications.acknowledge),
 }

@@ -26,7 +26,10 @@ async def connect(
     stack: Stack, station_path: str, protocol: str = "ocpp1.6", **kwargs: object
 ) -> AsyncIterator[RawStation]:
     async with websockets.connect(
-        stack.url(station_path), subprotocols=[protocol], compression=None, **kwargs  # type: ignore[list-item]
+        stack.url(station_path),
+        subprotocols=[protocol],
+        compression=None,
+        **kwargs,  # type: ignore[list-item]
     ) as ws:
         yield RawStation(ws)
 
@@ -40,7 +43,9 @@ async def security_events(stack: Stack, category: str, station: str | None = Non
 # --- station ids -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("suffix", "path_suffix"), [(".01*>", "%2E01*%3E"), ("%", "%25"), (":a+b|c@d=e", ":a+b|c@d=e")])
+@pytest.mark.parametrize(
+    ("suffix", "path_suffix"), [(".01*>", "%2E01*%3E"), ("%", "%25"), (":a+b|c@d=e", ":a+b|c@d=e")]
+)
 async def test_special_ids_are_escaped_in_subjects_and_kept_in_headers(
     stack: Stack, station: str, suffix: str, path_suffix: str
 ) -> None:
@@ -79,7 +84,9 @@ async def test_bad_ids_are_refused_and_recorded(stack: Stack, path: str, status:
 
 
 @pytest.mark.parametrize("offered", [["ocpp1.5"], ["mqtt", "ocpp3.0"], None])
-async def test_a_handshake_without_a_supported_subprotocol_is_refused(stack: Stack, station: str, offered: list[str] | None) -> None:
+async def test_a_handshake_without_a_supported_subprotocol_is_refused(
+    stack: Stack, station: str, offered: list[str] | None
+) -> None:
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(stack.url(station), subprotocols=offered):  # type: ignore[arg-type]
             pass
@@ -89,8 +96,13 @@ async def test_a_handshake_without_a_supported_subprotocol_is_refused(stack: Sta
     assert "unsupported_protocol" in msgspec.json.decode(rejected[0].data)["reason"]
 
 
-@pytest.mark.parametrize(("offered", "chosen"), [(["ocpp1.6", "ocpp2.0.1"], "ocpp2.0.1"), (["ocpp2.0.1", "ocpp2.1"], "ocpp2.1"), (["ocpp1.6"], "ocpp1.6")])
-async def test_the_newest_common_protocol_is_chosen(stack: Stack, station: str, offered: list[str], chosen: str) -> None:
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [(["ocpp1.6", "ocpp2.0.1"], "ocpp2.0.1"), (["ocpp2.0.1", "ocpp2.1"], "ocpp2.1"), (["ocpp1.6"], "ocpp1.6")],
+)
+async def test_the_newest_common_protocol_is_chosen(
+    stack: Stack, station: str, offered: list[str], chosen: str
+) -> None:
     async with websockets.connect(stack.url(station), subprotocols=offered) as ws:  # type: ignore[arg-type]
         assert ws.subprotocol == chosen
 
@@ -115,6 +127,7 @@ async def test_a_second_socket_with_the_same_id_replaces_the_first(stack: Stack,
                 return value.connection == stack.gateway.connections[station].connection_id  # type: ignore[union-attr]
 
             await eventually(presence_is_second)
+
     async def lifecycle() -> list[str]:
         events = [m.subject.rsplit(".", 1)[1] for m in await stored_frames(stack.js, station) if ".conn." in m.subject]
         return events if len(events) >= 5 else []
@@ -204,7 +217,9 @@ async def test_malformed_frames_are_answered_recorded_and_survived(
 
 async def test_payload_schema_violations_are_answered_by_the_processor(stack: Stack, station: str) -> None:
     async with connect(stack, station, "ocpp1.6") as cp:
-        answer = await cp.call("StartTransaction", {"connectorId": "one", "idTag": "T", "meterStart": 0, "timestamp": "x"})
+        answer = await cp.call(
+            "StartTransaction", {"connectorId": "one", "idTag": "T", "meterStart": 0, "timestamp": "x"}
+        )
         assert answer[2] == "TypeConstraintViolation"
         answer = await cp.call("BootNotification", {"chargePointVendor": "v"})
         assert answer[2] == "OccurenceConstraintViolation"

@@ -53,7 +53,9 @@ async def test_stops_for_unknown_ids_are_answered_and_recorded(stack: Stack, sta
         assert answer[2]["idTagInfo"]["status"] in ("Accepted", "Invalid")
         answer = await cp.call("StopTransaction", {k: v for k, v in stop.items() if k != "idTag"})
         assert answer[:3] == [3, answer[1], {}]
-    orphans = await eventually(lambda: stored(stack.js, subjects.transaction_event(station, "orphan_stop"), subjects.STREAM_EVENTS))
+    orphans = await eventually(
+        lambda: stored(stack.js, subjects.transaction_event(station, "orphan_stop"), subjects.STREAM_EVENTS)
+    )
     body = msgspec.json.decode(orphans[0].data)
     assert body["transactionId"] == unknown_id
     assert body["station"] == station
@@ -84,14 +86,13 @@ async def test_transaction_ids_stay_unique_across_a_processor_restart(settings: 
 async def test_calls_stored_while_the_processor_was_down_are_answered_after_it_returns(
     settings: Settings, station: str
 ) -> None:
-    async with running(settings, processor=False) as gateway_only:
-        async with station_16(gateway_only, station) as cp:
-            await cp.ws.send('[2, "while-down", "Heartbeat", {}]')
+    async with running(settings, processor=False) as gateway_only, station_16(gateway_only, station) as cp:
+        await cp.ws.send('[2, "while-down", "Heartbeat", {}]')
 
-            async def stored_call() -> list:
-                return await stored(gateway_only.js, subjects.ocpp_frame(station, "in", "Heartbeat"))
+        async def stored_call() -> list:
+            return await stored(gateway_only.js, subjects.ocpp_frame(station, "in", "Heartbeat"))
 
-            await eventually(stored_call)
-            async with running(settings, gateway=False):
-                answer = await cp.recv()
-                assert answer[:2] == [3, "while-down"]
+        await eventually(stored_call)
+        async with running(settings, gateway=False):
+            answer = await cp.recv()
+            assert answer[:2] == [3, "while-down"]
