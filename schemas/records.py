@@ -7,11 +7,7 @@ from typing import Literal
 import msgspec
 
 
-class _Record(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
-    pass
-
-
-class ConnectionEvent(_Record):
+class ConnectionEvent(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     """Body of ``ocpp.{station}.conn.{event}``."""
 
     event: Literal["connected", "disconnected", "replaced", "rejected"]
@@ -22,7 +18,7 @@ class ConnectionEvent(_Record):
     connection: str | None = None
 
 
-class SecurityEvent(_Record):
+class SecurityEvent(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     """Body of ``events.security.{category}``."""
 
     category: str
@@ -34,7 +30,7 @@ class SecurityEvent(_Record):
     at: str = ""
 
 
-class TransactionEvent(_Record):
+class TransactionEvent(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     """Body of ``events.transaction.{station}.{event}`` (e.g. a stop for an id never issued)."""
 
     event: str
@@ -44,7 +40,7 @@ class TransactionEvent(_Record):
     at: str = ""
 
 
-class Presence(_Record):
+class Presence(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     """Value of KV ``stations``: which gateway holds a station's socket."""
 
     gateway: str
@@ -54,7 +50,7 @@ class Presence(_Record):
     remote_address: str | None = None
 
 
-class StationRecord(_Record):
+class StationRecord(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     """Value of KV ``registry``: a registered station. The password is stored only as a hash."""
 
     password_hash: str | None = None
@@ -64,7 +60,7 @@ class StationRecord(_Record):
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 
-class TokenRecord(_Record):
+class TokenRecord(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
     """Value of KV ``tokens``: one idTag / idToken."""
 
     id_tag: str
