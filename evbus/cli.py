@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evbus: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the gateway logs connections with their station id; websockets' own lines would repeat them without it
+    logging.getLogger("websockets.server").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command == "up":
             asyncio.run(bootstrap.run(settings))

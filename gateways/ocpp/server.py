@@ -192,6 +192,7 @@ class OcppGateway:
                 msg_id=conn.next_msg_id(self.id),
             )
             await self._put_presence(conn)
+            log.info("%s connected (%s) from %s", station, conn.protocol, conn.remote_address)
             async for data in ws:
                 await self._inbound(conn, data)
         except ConnectionClosed:
@@ -210,6 +211,7 @@ class OcppGateway:
                 await self._drop_presence(conn)
             code = ws.close_code if ws.close_code is not None else close_code
             reason = ws.close_reason or close_reason
+            log.info("%s disconnected (%s %s) after %d frames", station, code, reason or "-", conn.frames)
             with contextlib.suppress(Exception):
                 await self._publish_conn(
                     station,
