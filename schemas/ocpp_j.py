@@ -89,7 +89,7 @@ class Call(msgspec.Struct, frozen=True):
 
 class CallResult(msgspec.Struct, frozen=True):
     unique_id: str
-    payload: dict[str, Any]
+    payload: Any  # an object when the station follows the spec; whatever it sent otherwise
 
 
 class CallError(msgspec.Struct, frozen=True):
@@ -143,23 +143,22 @@ def parse(text: str | bytes, protocol: Protocol) -> Message | Malformed:
         if not isinstance(payload, dict):
             return _malformed("Payload is not a JSON object", unique_id, codes.format)
         return Call(unique_id=unique_id, action=action, payload=payload, type=MessageType(kind))
+    # Answers are read leniently: they answer a CALL of ours, and pairing them matters more than
+    # their shape (a real simulator sends CALLERROR details as a string). The frame is stored verbatim.
     if kind == MessageType.CALLRESULT:
-        if len(frame) != 3 or not isinstance(frame[2], dict):
+        if len(frame) != 3:
             return _malformed("a CALLRESULT is [3, id, {payload}]", unique_id, None)
         return CallResult(unique_id=unique_id, payload=frame[2])
     # CALLERROR / CALLRESULTERROR: [4, id, code, description, {details}]
-    if (
-        len(frame) != 5
-        or not isinstance(frame[2], str)
-        or not isinstance(frame[3], str)
-        or not isinstance(frame[4], dict)
-    ):
+    if not 3 <= len(frame) <= 5 or not isinstance(frame[2], str):
         return _malformed("a CALLERROR is [4, id, code, description, {details}]", unique_id, None)
+    description = frame[3] if len(frame) > 3 and isinstance(frame[3], str) else ""
+    details = frame[4] if len(frame) > 4 else {}
     return CallError(
         unique_id=unique_id,
         code=frame[2],
-        description=frame[3],
-        details=frame[4],
+        description=description,
+        details=details if isinstance(details, dict) else {"value": details},
         type=MessageType(kind),
     )
 

@@ -74,7 +74,7 @@ def test_21_ignores_unknown_message_types_silently() -> None:
     assert result.answer is None
 
 
-@pytest.mark.parametrize("frame", ['[3,"x"]', '[3,"x",[]]', '[4,"x","E"]', '[4,"x",1,"d",{}]'])
+@pytest.mark.parametrize("frame", ['[3,"x"]', '[3,"x",{},1]', '[4,"x"]', '[4,"x",1,"d",{}]', '[4,"x","E","d",{},1]'])
 def test_malformed_results_are_never_answered(frame: str) -> None:
     result = ocpp_j.parse(frame, "ocpp1.6")
     assert isinstance(result, Malformed)
@@ -92,3 +92,15 @@ def test_built_frames_are_compact_json() -> None:
     assert ocpp_j.call_result("1", {"status": "Accepted"}) == '[3,"1",{"status":"Accepted"}]'
     assert ocpp_j.call_error("1", "NotImplemented", "x") == '[4,"1","NotImplemented","x",{}]'
     assert ocpp_j.call("1", "Reset", {"type": "Hard"}) == '[2,"1","Reset",{"type":"Hard"}]'
+
+
+def test_answers_to_our_calls_are_read_leniently() -> None:
+    # seen from a real simulator: CALLERROR details as a JSON string
+    error = ocpp_j.parse('[4,"p26","TypeConstraintViolation","invalid","[{\\"path\\":1}]"]', "ocpp2.0.1")
+    assert isinstance(error, CallError)
+    assert error.code == "TypeConstraintViolation"
+    assert error.details == {"value": '[{"path":1}]'}
+    short = ocpp_j.parse('[4,"p27","GenericError"]', "ocpp1.6")
+    assert isinstance(short, CallError)
+    assert short.description == ""
+    assert ocpp_j.parse('[3,"p28",null]', "ocpp1.6") == CallResult(unique_id="p28", payload=None)
