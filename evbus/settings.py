@@ -84,7 +84,7 @@ def load(environ: dict[str, str] | None = None, toml_path: Path | None = None) -
 def _decode(kind: type, value: object) -> object:
     if kind is Path and isinstance(value, str):
         return Path(value)
-    raise NotImplementedError(f"cannot read a {kind.__name__} setting from {value!r}")
+    raise TypeError(f"cannot read a {kind.__name__} setting from {value!r}")
 
 
 class SettingsError(ValueError):
