@@ -83,6 +83,34 @@ H_ERROR: Final = "Ocpp-Error"  # why a frame went to _invalid
 H_MSG_ID: Final = "Nats-Msg-Id"
 
 
+def frame_headers(
+    *,
+    station: str,
+    direction: Direction,
+    kind: str,
+    action: str,
+    unique_id: str,
+    protocol: str,
+    msg_id: str,
+    received_at: str,
+    gateway: str = "",
+    connection: str = "",
+) -> dict[str, str]:
+    """The headers of DESIGN §3 on one ``ocpp.*`` frame; every writer of frames builds them here."""
+    return {
+        H_STATION: station,
+        H_DIRECTION: direction,
+        H_TYPE: kind,
+        H_ACTION: action,
+        H_ID: unique_id,
+        H_PROTOCOL: protocol,
+        H_GATEWAY: gateway,
+        H_CONNECTION: connection,
+        H_RECEIVED_AT: received_at,
+        H_MSG_ID: msg_id,
+    }
+
+
 def ocpp_frame(station: str, direction: Direction, action: str) -> str:
     """``ocpp.{station}.{in|out}.{action}`` — one OCPP-J frame."""
     return f"ocpp.{token(station)}.{direction}.{token(action)}"

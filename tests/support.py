@@ -90,3 +90,18 @@ class RawStation:
         answer = await asyncio.wait_for(self.ws.recv(), timeout)
         decoded: list[Any] = msgspec.json.decode(answer)
         return decoded
+
+
+async def publish_call(js: JetStreamContext, station: str, frame: list[Any], protocol: str = "ocpp1.6") -> None:
+    """Publish a CALL of ours on the station's out subject, as the command processor will."""
+    headers = subjects.frame_headers(
+        station=station,
+        direction="out",
+        kind="CALL",
+        action=frame[2],
+        unique_id=frame[1],
+        protocol=protocol,
+        received_at="",
+        msg_id=f"test:{station}:{frame[1]}",
+    )
+    await js.publish(subjects.ocpp_frame(station, "out", frame[2]), msgspec.json.encode(frame), headers=headers)

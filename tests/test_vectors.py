@@ -21,7 +21,7 @@ import websockets
 
 from schemas import payloads, subjects
 from tests.conftest import Stack
-from tests.support import RawStation, eventually, stored, stored_frames
+from tests.support import RawStation, eventually, publish_call, stored, stored_frames
 
 pytestmark = pytest.mark.nats
 
@@ -59,7 +59,7 @@ async def test_real_charge_point_traffic_is_answered_and_paired(stack: Stack, pa
                     assert payloads.validate(protocol, frame[2], answer[2], "response") is None, (frame[2], answer)
                 elif record["dir"] == "csms->cp" and frame[0] == 2:
                     commands[frame[1]] = frame[2]
-                    await publish_command(stack, station, protocol, frame)
+                    await publish_call(stack.js, station, frame, protocol)
                     received = await cp.recv()
                     assert received == frame
                 elif record["dir"] == "cp->csms":  # the station's answer to a command
@@ -73,17 +73,3 @@ async def test_real_charge_point_traffic_is_answered_and_paired(stack: Stack, pa
             await eventually(answer_stored)
         frames = await stored_frames(stack.js, station)
         assert not [m for m in frames if m.subject.endswith("._invalid")], station
-
-
-async def publish_command(stack: Stack, station: str, protocol: str, frame: list[Any]) -> None:
-    headers = {
-        subjects.H_STATION: station,
-        subjects.H_DIRECTION: "out",
-        subjects.H_TYPE: "CALL",
-        subjects.H_ACTION: frame[2],
-        subjects.H_ID: frame[1],
-        subjects.H_PROTOCOL: protocol,
-        subjects.H_MSG_ID: f"test:{station}:{frame[1]}",
-    }
-    body = msgspec.json.encode(frame)
-    await stack.js.publish(subjects.ocpp_frame(station, "out", frame[2]), body, headers=headers)

@@ -23,19 +23,16 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.errors import NoStreamResponseError
 from nats.js.kv import KeyValue
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.kv import KvMirror
 from evbus.passwords import PasswordVerifier
+from evbus.publishing import StorageUnavailable, publish_until_stored
 from evbus.settings import Settings
 from gateways.ocpp.connection import StationConnection
 from gateways.ocpp.handshake import (
@@ -49,16 +46,12 @@ from schemas import ocpp_j, subjects
 from schemas.ocpp_j import PROTOCOLS, Call, CallError, CallResult, Malformed, MessageType, Protocol
 from schemas.records import ConnectionEvent, Presence, SecurityEvent, StationRecord, encode
 from schemas.streams import PRESENCE_TTL_S
+from schemas.subjects import Direction
 
 log = logging.getLogger(__name__)
 
-PUBLISH_TIMEOUT_S: Final = 2.0
 PUBLISH_BUDGET_S: Final = 10.0  # after this long without an ack, the frame is refused
 HARD_FRAME_LIMIT: Final = 1_000_000  # NATS max_payload: frames above it cannot even be recorded
-
-
-class StorageUnavailable(RuntimeError):
-    """JetStream did not acknowledge a frame within the budget."""
 
 
 def default_gateway_id() -> str:
@@ -283,9 +276,16 @@ class OcppGateway:
                 )
 
     async def _publish_frame(
-        self, conn: StationConnection, direction: str, action: str, kind: str, unique_id: str, body: bytes, at: str
+        self,
+        conn: StationConnection,
+        direction: Direction,
+        action: str,
+        kind: str,
+        unique_id: str,
+        body: bytes,
+        at: str,
     ) -> None:
-        subject = subjects.ocpp_frame(conn.station, direction, action)  # type: ignore[arg-type]
+        subject = subjects.ocpp_frame(conn.station, direction, action)
         await self._publish(subject, body, self._headers(conn, direction, action, kind, unique_id, at))
 
     async def _publish_invalid(
@@ -296,20 +296,20 @@ class OcppGateway:
         await self._publish(subjects.ocpp_invalid(conn.station, "in"), body, headers)
 
     def _headers(
-        self, conn: StationConnection, direction: str, action: str, kind: str, unique_id: str, at: str
+        self, conn: StationConnection, direction: Direction, action: str, kind: str, unique_id: str, at: str
     ) -> dict[str, str]:
-        return {
-            subjects.H_STATION: conn.station,
-            subjects.H_DIRECTION: direction,
-            subjects.H_TYPE: kind,
-            subjects.H_ACTION: action,
-            subjects.H_ID: unique_id,
-            subjects.H_PROTOCOL: conn.protocol,
-            subjects.H_GATEWAY: self.id,
-            subjects.H_CONNECTION: conn.connection_id,
-            subjects.H_RECEIVED_AT: at,
-            subjects.H_MSG_ID: conn.next_msg_id(self.id),
-        }
+        return subjects.frame_headers(
+            station=conn.station,
+            direction=direction,
+            kind=kind,
+            action=action,
+            unique_id=unique_id,
+            protocol=conn.protocol,
+            gateway=self.id,
+            connection=conn.connection_id,
+            received_at=at,
+            msg_id=conn.next_msg_id(self.id),
+        )
 
     # --- frames to the station ------------------------------------------------------------------
 
@@ -332,19 +332,7 @@ class OcppGateway:
     # --- publishing -----------------------------------------------------------------------------
 
     async def _publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
-        """Store one message in JetStream, retrying with the same Nats-Msg-Id until acked."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + PUBLISH_BUDGET_S
-        delay = 0.05
-        while True:
-            try:
-                await self.js.publish(subject, body, timeout=PUBLISH_TIMEOUT_S, headers=headers)
-                return
-            except (NatsTimeoutError, NoRespondersError, NoStreamResponseError, ConnectionError) as exc:
-                if loop.time() + delay > deadline:
-                    raise StorageUnavailable(f"no JetStream ack for {subject}: {exc!r}") from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        await publish_until_stored(self.js, subject, body, headers, budget=PUBLISH_BUDGET_S)
 
     async def _publish_conn(
         self, station: str, event: ConnectionEvent, protocol: Protocol | None, msg_id: str | None
@@ -422,4 +410,4 @@ def _unauthorized(ws: ServerConnection) -> Response:
     return response
 
 
-__all__ = ["Headers", "OcppGateway", "StorageUnavailable", "default_gateway_id"]
+__all__ = ["OcppGateway", "StorageUnavailable", "default_gateway_id"]

@@ -21,12 +21,10 @@ from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import NoStreamResponseError
 
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.kv import KvMirror
+from evbus.publishing import publish_until_stored
 from evbus.settings import Settings
 from processors.csms.answer import Answer, answer
 from processors.csms.context import Services
@@ -167,25 +165,18 @@ class CsmsProcessor:
 
     async def _publish_answer(self, frame: InboundFrame, call: Call, protocol: Protocol, reply: Answer) -> None:
         station = frame.headers[subjects.H_STATION]
-        headers = {
-            subjects.H_STATION: station,
-            subjects.H_DIRECTION: "out",
-            subjects.H_TYPE: reply.kind,
-            subjects.H_ACTION: call.action,
-            subjects.H_ID: call.unique_id,
-            subjects.H_PROTOCOL: protocol,
-            subjects.H_GATEWAY: frame.headers.get(subjects.H_GATEWAY, ""),
-            subjects.H_CONNECTION: frame.headers.get(subjects.H_CONNECTION, ""),
-            subjects.H_RECEIVED_AT: rfc3339(self.clock()),
-            subjects.H_MSG_ID: f"csms:{frame.seq}",
-        }
+        headers = subjects.frame_headers(
+            station=station,
+            direction="out",
+            kind=reply.kind,
+            action=call.action,
+            unique_id=call.unique_id,
+            protocol=protocol,
+            gateway=frame.headers.get(subjects.H_GATEWAY, ""),
+            connection=frame.headers.get(subjects.H_CONNECTION, ""),
+            received_at=rfc3339(self.clock()),
+            msg_id=f"csms:{frame.seq}",
+        )
         subject = subjects.ocpp_frame(station, "out", call.action)
-        delay = 0.05
-        while True:  # the lane waits: its station's later calls must not overtake this answer
-            try:
-                await self.js.publish(subject, reply.frame.encode(), timeout=2.0, headers=headers)
-                return
-            except (NatsTimeoutError, NoRespondersError, NoStreamResponseError) as exc:
-                log.warning("%s: answer to %s not stored yet (%r), retrying", station, call.unique_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        # no budget: the lane waits, because its station's later calls must not overtake this answer
+        await publish_until_stored(self.js, subject, reply.frame.encode(), headers, budget=None)

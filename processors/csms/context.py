@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -66,3 +67,6 @@ class CallContext:
 
 
 Payload = dict[str, Any]
+
+
+Handler = Callable[[CallContext, Payload], Awaitable[Payload]]

@@ -1,15 +1,18 @@
-"""The handler type and the routing tables of every protocol version."""
+"""The routing tables of every protocol version: action → handler."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Final
 
-from processors.csms.context import CallContext, Payload
+from processors.csms import v16, v21, v201
+from processors.csms.context import Handler
 
-Handler = Callable[[CallContext, Payload], Awaitable[Payload]]
+ROUTES: Final[dict[str, dict[str, Handler]]] = {
+    "ocpp1.6": v16.ROUTES,
+    "ocpp2.0.1": v201.ROUTES,
+    "ocpp2.1": v21.ROUTES,
+}
 
 
 def routes(protocol: str) -> dict[str, Handler]:
-    from processors.csms import v16, v21, v201
-
-    return {"ocpp1.6": v16.ROUTES, "ocpp2.0.1": v201.ROUTES, "ocpp2.1": v21.ROUTES}[protocol]
+    return ROUTES[protocol]

@@ -1,6 +1,6 @@
 """OCPP 1.6 (with the security extension): the routing table of calls a charge point sends."""
 
-from processors.csms.routing import Handler
+from processors.csms.context import Handler
 from processors.csms.v16 import (
     authorize,
     boot_notification,

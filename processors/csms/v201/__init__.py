@@ -1,6 +1,6 @@
 """OCPP 2.0.1: the routing table of every call a charging station sends to the CSMS."""
 
-from processors.csms.routing import Handler
+from processors.csms.context import Handler
 from processors.csms.v201 import (
     authorize,
     boot_notification,

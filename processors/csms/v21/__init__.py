@@ -4,7 +4,7 @@ NotifyPeriodicEventStream is a SEND (MessageTypeId 6): stored, never answered, s
 """
 
 from processors.csms import v201
-from processors.csms.routing import Handler
+from processors.csms.context import Handler
 from processors.csms.v21 import certificates, payments
 from processors.csms.v201 import notifications, smart_charging
 

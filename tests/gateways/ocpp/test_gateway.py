@@ -16,7 +16,7 @@ from evbus.settings import Settings
 from schemas import subjects
 from schemas.records import Presence, StationRecord, encode
 from tests.conftest import Stack, running
-from tests.support import RawStation, eventually, stored, stored_frames
+from tests.support import RawStation, eventually, publish_call, stored, stored_frames
 
 pytestmark = pytest.mark.nats
 
@@ -258,17 +258,7 @@ async def test_a_result_for_no_call_of_ours_is_recorded_as_invalid(stack: Stack,
 
 
 async def send_call(stack: Stack, station: str, unique_id: str, action: str, payload: dict) -> None:
-    frame = msgspec.json.encode([2, unique_id, action, payload])
-    headers = {
-        subjects.H_STATION: station,
-        subjects.H_DIRECTION: "out",
-        subjects.H_TYPE: "CALL",
-        subjects.H_ACTION: action,
-        subjects.H_ID: unique_id,
-        subjects.H_PROTOCOL: "ocpp1.6",
-        subjects.H_MSG_ID: f"test:{station}:{unique_id}",
-    }
-    await stack.js.publish(subjects.ocpp_frame(station, "out", action), frame, headers=headers)
+    await publish_call(stack.js, station, [2, unique_id, action, payload])
 
 
 async def test_our_calls_go_one_at_a_time_and_results_carry_their_action(stack: Stack, station: str) -> None:
