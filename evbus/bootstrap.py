@@ -16,17 +16,22 @@ from dataclasses import dataclass
 import nats
 from nats.aio.client import Client as NATS
 
+from api.app import create_app, serve
+from api.auth import Auth, admin_token_hash
+from api.services import Services
 from evbus.embedded_nats import embedded_nats, ensure_port_free
 from evbus.kv import KvMirror
 from evbus.settings import Settings
 from gateways.ocpp.server import OcppGateway
 from processors.csms.app import CsmsProcessor
+from projections.runner import Projection
 from schemas import streams, subjects
-from schemas.records import StationRecord
+from schemas.records import StationRecord, UserRecord
 
 log = logging.getLogger(__name__)
 
-ROLES = ("gateway", "processors")
+ROLES = ("gateway", "processors", "api")
+PROJECTION_FILE = "projections.duckdb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +103,34 @@ async def processors(b: Bus, settings: Settings) -> AsyncIterator[CsmsProcessor]
         await csms.stop()
 
 
+@dataclass(frozen=True, slots=True)
+class Api:
+    services: Services
+    port: int
+    generated_token: str | None
+
+
+@contextlib.asynccontextmanager
+async def api(b: Bus, settings: Settings) -> AsyncIterator[Api]:
+    """The projection (this process owns its DuckDB file) and the REST API serving it."""
+    js = b.nc.jetstream()
+    token_hash, generated = await asyncio.to_thread(admin_token_hash, settings.api_token, settings.data_dir)
+    async with contextlib.AsyncExitStack() as stack:
+        users = await KvMirror.open(js, subjects.BUCKET_USERS, UserRecord)
+        stack.push_async_callback(users.stop)
+        projection = await stack.enter_async_context(Projection(b.nc, settings.data_dir / PROJECTION_FILE))
+        auth = Auth(token_hash, users, open_access=settings.api_open, session_ttl_s=settings.api_session_hours * 3600)
+        services = Services(nc=b.nc, projection=projection, auth=auth, settings=settings)
+        port = await stack.enter_async_context(serve(create_app(services), settings.api_host, settings.api_port))
+        yield Api(services, port, generated)
+
+
 async def run(settings: Settings, roles: Collection[str] = ROLES, *, embedded: bool = True) -> None:
     """Run ``roles`` until SIGINT/SIGTERM."""
     if "gateway" in roles and settings.ocpp_port != 0:
         ensure_port_free(settings.ocpp_host, settings.ocpp_port, "OCPP websocket listener", "EVBUS_OCPP_PORT")
+    if "api" in roles and settings.api_port != 0:
+        ensure_port_free(settings.api_host, settings.api_port, "REST API", "EVBUS_API_PORT")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,6 +143,16 @@ async def run(settings: Settings, roles: Collection[str] = ROLES, *, embedded: b
             gw = await stack.enter_async_context(gateway(b, settings))
             host = "127.0.0.1" if settings.ocpp_host in ("0.0.0.0", "") else settings.ocpp_host
             print(f"evbus is up: connect charge points to ws://{host}:{gw.port}/ocpp/<stationId>", flush=True)
+        if "api" in roles:
+            served = await stack.enter_async_context(api(b, settings))
+            print(f"API and OpenAPI viewer: http://{settings.api_host}:{served.port}/schema", flush=True)
+            if served.generated_token:
+                print(
+                    f"API admin token (shown once, stored hashed in {settings.data_dir}): {served.generated_token}",
+                    flush=True,
+                )
+            elif settings.api_open:
+                print("API is OPEN: EVBUS_API_OPEN=true, no token needed", flush=True)
         print(f"NATS: {b.url} (streams OCPP, EVENTS, TELEMETRY). Ctrl-C stops.", flush=True)
         await stop.wait()
         log.info("stopping")

@@ -9,12 +9,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from evbus import bootstrap
+from evbus import bootstrap, replay
+from evbus.clock import parse_moment, utc_now
 from evbus.embedded_nats import PortInUse
 from evbus.passwords import hash_password
 from evbus.settings import Settings, SettingsError, load
+from projections.rebuild import RebuildError, rebuild
 from schemas import subjects
-from schemas.records import StationRecord, TokenRecord, encode
+from schemas.records import StationRecord, TokenRecord, UserRecord, encode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +25,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("up", help="run the whole stack in one process (embedded nats-server unless EVBUS_NATS_URL)")
     commands.add_parser("gateway", help="run the OCPP gateway (needs EVBUS_NATS_URL)")
     commands.add_parser("processors", help="run the CSMS processor (needs EVBUS_NATS_URL)")
+    commands.add_parser("api", help="run the projections and the REST API (needs EVBUS_NATS_URL)")
+
+    replay = commands.add_parser("replay", help="print a station's frames from the OCPP stream")
+    replay.add_argument("station_id")
+    replay.add_argument("--since", default="24h", help="RFC 3339 time or an age like 90s, 15m, 2h, 7d (default 24h)")
+    replay.add_argument("--until", help="RFC 3339 time or an age (default: now)")
+    replay.add_argument("--format", choices=["pretty", "ndjson"], default="pretty")
+
+    projections = commands.add_parser("projections", help="manage the DuckDB read models")
+    projections_commands = projections.add_subparsers(dest="projections_command", required=True, metavar="ACTION")
+    projections_commands.add_parser("rebuild", help="drop the read models and replay the streams (stop the API first)")
+
+    user = commands.add_parser("user", help="add an API user for {username, password} logins")
+    user.add_argument("username")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     station = commands.add_parser("station", help="register a station and set its password (OCPP security profile 1)")
     station.add_argument("station_id")
@@ -56,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 2
             asyncio.run(bootstrap.run(settings, roles=[args.command], embedded=False))
+        elif args.command == "replay":
+            return asyncio.run(_replay(settings, args))
+        elif args.command == "projections":
+            return asyncio.run(_rebuild(settings))
+        elif args.command == "user":
+            asyncio.run(_put_user(settings, args))
         elif args.command == "station":
             asyncio.run(_put_station(settings, args))
         elif args.command == "token":
@@ -86,6 +109,58 @@ async def _put_token(settings: Settings, args: argparse.Namespace) -> None:
     )
     await _put(settings, subjects.BUCKET_TOKENS, args.id_tag, encode(record))
     print(f"token {args.id_tag!r}: {args.status}")
+
+
+async def _put_user(settings: Settings, args: argparse.Namespace) -> None:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    if len(password) < 8:
+        raise SystemExit("evbus user: the password needs at least 8 characters")
+    await _put(
+        settings, subjects.BUCKET_USERS, args.username, encode(UserRecord(password_hash=hash_password(password)))
+    )
+    print(f"user {args.username!r} can log in")
+
+
+async def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    now = utc_now()
+    try:
+        since = parse_moment(args.since, now)
+        until = parse_moment(args.until, now) if args.until else None
+    except ValueError as exc:
+        print(f"evbus replay: {exc}", file=sys.stderr)
+        return 2
+    colour = args.format == "pretty" and sys.stdout.isatty()
+    count = 0
+    async with bootstrap.bus(settings, embedded=False) as b:
+        async for frame in replay.frames(b.nc.jetstream(), args.station_id, since, until):
+            count += 1
+            if args.format == "ndjson":
+                sys.stdout.buffer.write(replay.encode_line(frame) + b"\n")
+            else:
+                print(replay.pretty(frame, colour=colour))
+    if args.format == "pretty":
+        print(f"{count} frames of {args.station_id!r}", file=sys.stderr)
+    return 0
+
+
+async def _rebuild(settings: Settings) -> int:
+    from tqdm import tqdm
+
+    path = settings.data_dir / bootstrap.PROJECTION_FILE
+    async with bootstrap.bus(settings, embedded=False) as b:
+        with tqdm(unit=" msg", unit_scale=True, desc="rebuild", file=sys.stderr) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            try:
+                heads = await rebuild(b.nc, path, progress)
+            except RebuildError as exc:
+                print(f"evbus projections rebuild: {exc}", file=sys.stderr)
+                return 1
+    print(f"rebuilt {path} up to {heads}")
+    return 0
 
 
 async def _put(settings: Settings, bucket: str, key: str, value: bytes) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
@@ -21,3 +21,20 @@ def parse_rfc3339(text: str) -> datetime:
     """Parse an OCPP date-time; one without an offset is taken as UTC (real chargers send those)."""
     moment = datetime.fromisoformat(text.replace("z", "Z"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_moment(text: str, now: datetime) -> datetime:
+    """An RFC 3339 time, ``now``, or an age before ``now`` such as ``90s``, ``15m``, ``2h``, ``7d``."""
+    text = text.strip()
+    if text == "now":
+        return now
+    unit = _UNITS.get(text[-1:])
+    if unit is not None and text[:-1].replace(".", "", 1).isdigit():
+        return now - timedelta(seconds=float(text[:-1]) * unit)
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        raise ValueError(f"not a time or an age: {text!r} (use e.g. 2h, 15m, 7d or 2026-11-21T10:00:00Z)") from None

@@ -23,6 +23,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mqtt_port: int = 1883
     ocpp_host: str = "0.0.0.0"
     ocpp_port: int = 9000
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_token: str | None = None
+    api_open: bool = False
+    api_session_hours: float = 12.0
     data_dir: Path = Path(".evbus")
     heartbeat_interval: int = 300
     call_timeout: float = 30.0
@@ -45,6 +50,11 @@ DOCS: dict[str, str] = {
     "mqtt_port": "MQTT listener of the embedded server (0 = pick a free one)",
     "ocpp_host": "interface of the OCPP websocket listener",
     "ocpp_port": "port of the OCPP websocket listener (0 = pick a free one)",
+    "api_host": "interface of the REST API and dashboard",
+    "api_port": "port of the REST API and dashboard (0 = pick a free one)",
+    "api_token": "admin bearer token; unset: generated at first start, stored hashed, printed once",
+    "api_open": "`true` opens the API to anyone without a token (only behind your own auth proxy)",
+    "api_session_hours": "lifetime of a dashboard login session",
     "data_dir": "JetStream store (embedded), DuckDB files, generated secrets",
     "heartbeat_interval": "seconds, sent in BootNotification answers",
     "call_timeout": "seconds to wait for a station's answer to a CALL we send",

@@ -57,6 +57,12 @@ class StationRecord(msgspec.Struct, kw_only=True, omit_defaults=True, rename="ca
     description: str = ""
 
 
+class UserRecord(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Value of KV ``users``: an API user for ``{username, password}`` logins, password hashed."""
+
+    password_hash: str
+
+
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 

@@ -76,6 +76,11 @@ def bucket_configs() -> list[KeyValueConfig]:
             storage=StorageType.FILE,
         ),
         KeyValueConfig(
+            bucket=subjects.BUCKET_USERS,
+            description="API users: argon2 password hashes",
+            storage=StorageType.FILE,
+        ),
+        KeyValueConfig(
             bucket=subjects.BUCKET_CSMS,
             description="CSMS state: transaction id counter, transactions, idempotency keys",
             history=1,

@@ -62,6 +62,7 @@ BUCKET_STATIONS: Final = "stations"  # presence: station → gateway holding its
 BUCKET_TOKENS: Final = "tokens"  # idTag/idToken → status, expiry, parent
 BUCKET_REGISTRY: Final = "registry"  # registered stations: password hash, notes
 BUCKET_CSMS: Final = "csms"  # CSMS processor state: transaction ids, idempotency keys
+BUCKET_USERS: Final = "users"  # API users: password hashes
 
 CONSUMER_CSMS: Final = "csms"
 
@@ -166,6 +167,11 @@ def transaction_event(station: str, event: str) -> str:
 def command_event(station: str, status: str) -> str:
     """``events.command.{station}.{status}`` — requested, sent, answered, failed, timed_out."""
     return f"events.command.{token(station)}.{token(status)}"
+
+
+def admin_event(station: str, action: str) -> str:
+    """``events.admin.{station}.{action}`` — an operator's change to the record, e.g. forget_connections."""
+    return f"events.admin.{token(station)}.{token(action)}"
 
 
 # --- telemetry and commands -------------------------------------------------------------------

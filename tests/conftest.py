@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -28,7 +29,18 @@ async def nats_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
 
 @pytest.fixture
 def settings(nats_url: str, tmp_path: Path) -> Settings:
-    return Settings(nats_url=nats_url, ocpp_host="127.0.0.1", ocpp_port=0, data_dir=tmp_path, call_timeout=5)
+    return Settings(
+        nats_url=nats_url,
+        ocpp_host="127.0.0.1",
+        ocpp_port=0,
+        api_port=0,
+        api_token=API_TOKEN,
+        data_dir=tmp_path,
+        call_timeout=5,
+    )
+
+
+API_TOKEN = "test-admin-token"
 
 
 @dataclass
@@ -38,6 +50,22 @@ class Stack:
     gateway: OcppGateway | None
     processor: CsmsProcessor | None
     settings: Settings
+    api: bootstrap.Api | None = None
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        return f"http://127.0.0.1:{self.api.port}"
+
+    def http(self, token: str | None = API_TOKEN) -> httpx.AsyncClient:
+        """A client of this stack's API, with the admin token unless ``token=None``."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=10)
+
+    async def projected(self, timeout: float = 10.0) -> None:
+        """Wait until the API's projection has applied everything stored so far."""
+        assert self.api is not None
+        await self.api.services.projection.catch_up(timeout)
 
     def url(self, station: str, prefix: str = "/ocpp/") -> str:
         assert self.gateway is not None
@@ -45,17 +73,27 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, gateway: bool = True, processor: bool = True) -> AsyncIterator[Stack]:
+async def running(
+    settings: Settings, gateway: bool = True, processor: bool = True, api: bool = False
+) -> AsyncIterator[Stack]:
     async with contextlib.AsyncExitStack() as stack:
         b = await stack.enter_async_context(bootstrap.bus(settings, embedded=False))
         csms = await stack.enter_async_context(bootstrap.processors(b, settings)) if processor else None
         gw = await stack.enter_async_context(bootstrap.gateway(b, settings)) if gateway else None
-        yield Stack(b.nc, b.nc.jetstream(), gw, csms, settings)
+        served = await stack.enter_async_context(bootstrap.api(b, settings)) if api else None
+        yield Stack(b.nc, b.nc.jetstream(), gw, csms, settings, served)
 
 
 @pytest.fixture
 async def stack(settings: Settings) -> AsyncIterator[Stack]:
     async with running(settings) as s:
+        yield s
+
+
+@pytest.fixture
+async def full_stack(settings: Settings) -> AsyncIterator[Stack]:
+    """Gateway, processor, projection and API: what `evbus up` runs."""
+    async with running(settings, api=True) as s:
         yield s
 
 

@@ -1,0 +1,191 @@
+"""The Litestar app: routes, auth guard, JSON errors, health, Prometheus metrics, and its server.
+
+Every route needs the admin token (``Authorization: Bearer``) or a login session cookie, except
+login/session/logout and ``/healthz``; ``EVBUS_API_OPEN=true`` lifts that. Errors are always JSON
+``{"error": ..., "detail": ...}``, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import msgspec
+import uvicorn
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from api import monitoring, operations
+from api.auth import COOKIE, bearer
+from api.services import Services, Svc
+from projections import queries
+
+log = logging.getLogger(__name__)
+
+
+# --- auth guard -------------------------------------------------------------------------------
+
+
+async def require_auth(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if handler.opt.get("exclude_from_auth"):
+        return
+    svc: Services = connection.app.state.services
+    if svc.auth.open_access:
+        return
+    if svc.auth.session(connection.cookies.get(COOKIE)) is not None:
+        return
+    token = bearer(connection.headers.get("Authorization"))
+    if token is not None and await svc.auth.check_token(token):
+        return
+    raise NotAuthorizedException("Unauthorized")
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    error: str
+    detail: Any = None
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    if isinstance(exc, ValidationException):
+        problems = exc.extra if isinstance(exc.extra, list) else []
+        keys = [p.get("key") for p in problems if isinstance(p, dict) and p.get("key")]
+        where = {p.get("source") for p in problems if isinstance(p, dict)} - {None}
+        what = "body" if where == {"body"} else "parameter"
+        message = f"invalid {what} {', '.join(repr(k) for k in keys)}" if keys else "invalid request"
+        return Response(ErrorBody(message, problems or exc.detail), status_code=400)
+    detail = exc.extra if exc.extra else None
+    return Response(ErrorBody(exc.detail, detail), status_code=exc.status_code, headers=exc.headers)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return Response(ErrorBody("Internal server error"), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+# --- health and metrics -----------------------------------------------------------------------
+
+
+class Health(msgspec.Struct):
+    status: str
+    nats: bool
+    projection: dict[str, int]
+
+
+@get("/healthz", operation_id="health", tags=["system"], exclude_from_auth=True)
+async def healthz(svc: Svc) -> Response[Health]:
+    ok = svc.nc.is_connected
+    body = Health(status="ok" if ok else "degraded", nats=ok, projection=dict(svc.projection.positions))
+    return Response(body, status_code=200 if ok else 503)
+
+
+class ReadModelCollector(Collector):
+    """Prometheus metric families computed from the read model at scrape time."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+@get("/metrics", operation_id="metrics", tags=["system"], media_type="text/plain; version=0.0.4")
+async def metrics(svc: Svc) -> bytes:
+    def read(cur: Any) -> tuple[int, list[Any], list[Any]]:
+        return queries.online(cur), queries.frame_counts(cur), queries.latency_histograms(cur)
+
+    online, frames, latencies = await svc.projection.read(read)
+    connections = GaugeMetricFamily("evbus_connections", "stations with an open connection")
+    connections.add_metric([], online)
+    frame_total = CounterMetricFamily(
+        "evbus_frames", "OCPP frames stored, by direction, action and type", labels=["direction", "action", "type"]
+    )
+    for direction, action, kind, count in frames:
+        frame_total.add_metric([direction, action, kind], count)
+    latency = HistogramMetricFamily(
+        "evbus_call_latency_ms", "time from a CALL to its answer, ms", labels=["action", "direction"]
+    )
+    for action, direction, buckets, count, total in latencies:
+        pairs = [(str(b), float(c)) for b, c in zip(queries.LATENCY_BUCKETS_MS, buckets, strict=True)]
+        latency.add_metric([action, direction], [*pairs, ("+Inf", float(count))], total)
+    lag = GaugeMetricFamily("evbus_projection_lag", "messages stored but not yet projected", labels=["stream"])
+    for stream, seq in svc.projection.positions.items():
+        info = await svc.js.stream_info(stream)
+        lag.add_metric([stream], max(0, info.state.last_seq - seq))
+    consumer_lag = GaugeMetricFamily(
+        "evbus_consumer_pending", "messages a durable consumer has not processed yet", labels=["stream", "consumer"]
+    )
+    for stream in svc.projection.positions:
+        for c in await svc.js.consumers_info(stream):
+            if c.config.durable_name:
+                consumer_lag.add_metric([stream, c.name], (c.num_pending or 0) + (c.num_ack_pending or 0))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ReadModelCollector([connections, frame_total, latency, lag, consumer_lag]))
+    return generate_latest(registry)
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+def create_app(services: Services) -> Litestar:
+    app = Litestar(
+        route_handlers=[*monitoring.ROUTES, *operations.ROUTES, healthz, metrics],
+        dependencies={"svc": Provide(lambda: services, sync_to_thread=False)},
+        guards=[require_auth],
+        exception_handlers={HTTPException: http_error, HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
+        openapi_config=OpenAPIConfig(
+            title="evbus",
+            version="0.1.0",
+            description="REST API of evbus: read models of the OCPP stream, commands, replay.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+    )
+    app.state.services = services
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside evbus's own event loop: evbus, not uvicorn, owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Litestar, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` until the block ends; yields the bound port (``port=0`` picks a free one)."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(), name="api-server")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises the bind error
+                raise RuntimeError("API server stopped during start-up")
+            await asyncio.sleep(0.01)
+        sockets = [s for srv in server.servers for s in srv.sockets]
+        yield sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+__all__ = ["MediaType", "create_app", "serve"]

@@ -1,0 +1,219 @@
+"""Turn stream messages into column batches for DuckDB's bulk path (Arrow tables, no executemany).
+
+This is the only per-message Python in the projection: read the headers the gateway wrote, slice
+the payload out of the frame without re-encoding it (``msgspec.Raw``), append to column lists.
+Everything else happens set-wise in SQL (:mod:`projections.fold`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+import pyarrow as pa
+
+from schemas import subjects
+
+_frame = msgspec.json.Decoder(list[msgspec.Raw])
+_text = msgspec.json.Decoder(str)
+_object = msgspec.json.Decoder(dict[str, Any])
+_encode = msgspec.json.Encoder().encode
+
+# where the payload sits in each kind of OCPP-J frame
+_PAYLOAD_AT: Final = {"CALL": 3, "SEND": 3, "CALLRESULT": 2, "CALLERROR": 4, "CALLRESULTERROR": 4}
+_ERRORS: Final = frozenset({"CALLERROR", "CALLRESULTERROR"})
+
+FRAME_COLUMNS: Final = (
+    "seq",
+    "stream_us",
+    "ts",
+    "station",
+    "direction",
+    "type",
+    "action",
+    "unique_id",
+    "protocol",
+    "connection",
+    "payload",
+    "error_code",
+    "error_description",
+)
+CONN_COLUMNS: Final = (
+    "seq",
+    "stream_us",
+    "ts",
+    "station",
+    "event",
+    "connection",
+    "remote_address",
+    "protocol",
+    "gateway",
+    "close_code",
+    "reason",
+)
+EVENT_COLUMNS: Final = (
+    "seq",
+    "stream_us",
+    "ts",
+    "kind",
+    "name",
+    "station",
+    "severity",
+    "remote_address",
+    "detail",
+    "body",
+)
+
+
+def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
+    return {name: [] for name in names}
+
+
+def ack_fields(reply: str) -> tuple[int, int]:
+    """(stream sequence, stream timestamp in ns) from a JetStream delivery's reply subject."""
+    tokens = reply.split(".")
+    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+        return int(tokens[5]), int(tokens[7])
+    # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
+    return int(tokens[7]), int(tokens[9])
+
+
+@dataclass(slots=True)
+class Batch:
+    """Messages of both streams taken since the last flush, as columns."""
+
+    frames: dict[str, list[Any]] = field(default_factory=lambda: _columns(FRAME_COLUMNS))
+    conns: dict[str, list[Any]] = field(default_factory=lambda: _columns(CONN_COLUMNS))
+    events: dict[str, list[Any]] = field(default_factory=lambda: _columns(EVENT_COLUMNS))
+    last_ocpp: int = 0
+    last_events: int = 0
+    size: int = 0
+
+    def add_ocpp(self, seq: int, stream_ns: int, subject: str, headers: dict[str, str] | None, data: bytes) -> None:
+        """One message of the OCPP stream: a frame or a connection event."""
+        self.last_ocpp = seq
+        self.size += 1
+        headers = headers or {}
+        parts = subject.split(".")
+        if len(parts) < 4:
+            return
+        ts = headers.get(subjects.H_RECEIVED_AT)
+        stream_us = stream_ns // 1000
+        station = headers.get(subjects.H_STATION) or subjects.untoken(parts[1])
+        if parts[2] == "conn":
+            self._add_conn(seq, stream_us, ts, station, subjects.untoken(parts[3]), headers, data)
+            return
+        kind = headers.get(subjects.H_TYPE, "")
+        payload: bytes | None = None
+        error_code = error_description = None
+        if kind == "INVALID" or parts[3] == subjects.INVALID:
+            kind = "INVALID" if parts[2] == "in" else kind or "CALLERROR"
+        if kind == "INVALID":
+            payload = _encode(data.decode("utf-8", "replace"))
+            error_description = headers.get(subjects.H_ERROR)
+        else:
+            try:
+                elements = _frame.decode(data)
+                at = _PAYLOAD_AT.get(kind)
+                if at is not None and len(elements) > at:
+                    payload = bytes(elements[at])
+                if kind in _ERRORS and len(elements) > 3:
+                    error_code = _as_text(elements[2])
+                    error_description = _as_text(elements[3])
+            except msgspec.DecodeError:
+                payload = _encode(data.decode("utf-8", "replace"))
+        f = self.frames
+        f["seq"].append(seq)
+        f["stream_us"].append(stream_us)
+        f["ts"].append(ts)
+        f["station"].append(station)
+        f["direction"].append("IN" if parts[2] == "in" else "OUT")
+        f["type"].append(kind)
+        f["action"].append(headers.get(subjects.H_ACTION) or None)
+        f["unique_id"].append(headers.get(subjects.H_ID) or None)
+        f["protocol"].append(headers.get(subjects.H_PROTOCOL) or None)
+        f["connection"].append(headers.get(subjects.H_CONNECTION) or None)
+        f["payload"].append(payload.decode() if payload is not None else None)
+        f["error_code"].append(error_code)
+        f["error_description"].append(error_description)
+
+    def _add_conn(
+        self, seq: int, stream_us: int, ts: str | None, station: str, event: str, headers: dict[str, str], data: bytes
+    ) -> None:
+        try:
+            body = _object.decode(data)
+        except msgspec.DecodeError:
+            body = {}
+        c = self.conns
+        c["seq"].append(seq)
+        c["stream_us"].append(stream_us)
+        c["ts"].append(ts)
+        c["station"].append(station)
+        c["event"].append(event)
+        c["connection"].append(_str(body.get("connection")))
+        c["remote_address"].append(_str(body.get("remoteAddress")))
+        c["protocol"].append(_str(body.get("protocol")) or headers.get(subjects.H_PROTOCOL))
+        c["gateway"].append(headers.get(subjects.H_GATEWAY))
+        code = body.get("closeCode")
+        c["close_code"].append(code if isinstance(code, int) else None)
+        c["reason"].append(_str(body.get("reason")))
+
+    def add_event(self, seq: int, stream_ns: int, subject: str, headers: dict[str, str] | None, data: bytes) -> None:
+        """One message of the EVENTS stream: ``events.{kind}.…``."""
+        self.last_events = seq
+        self.size += 1
+        parts = subject.split(".")
+        if len(parts) < 3:
+            return
+        try:
+            body = _object.decode(data)
+        except msgspec.DecodeError:
+            body = {"raw": data.decode("utf-8", "replace")}
+        kind = parts[1]
+        station = (headers or {}).get(subjects.H_STATION) or _str(body.get("station"))
+        if kind == "security":
+            name = subjects.untoken(parts[2])
+        else:  # events.{kind}.{station}.{name}
+            if station is None and len(parts) > 3:
+                station = subjects.untoken(parts[2])
+            name = subjects.untoken(parts[-1])
+        e = self.events
+        e["seq"].append(seq)
+        e["stream_us"].append(stream_ns // 1000)
+        e["ts"].append(_str(body.get("at")))
+        e["kind"].append(kind)
+        e["name"].append(name)
+        e["station"].append(station)
+        e["severity"].append(_str(body.get("severity")))
+        e["remote_address"].append(_str(body.get("remoteAddress")))
+        e["detail"].append(_str(body.get("detail")) or _str(body.get("reason")))
+        e["body"].append(_encode(body).decode())
+
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
+        return (
+            pa.table(self.frames, schema=FRAME_SCHEMA),
+            pa.table(self.conns, schema=CONN_SCHEMA),
+            pa.table(self.events, schema=EVENT_SCHEMA),
+        )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _as_text(raw: msgspec.Raw) -> str | None:
+    try:
+        value = _text.decode(raw)
+    except msgspec.DecodeError:
+        return bytes(raw).decode("utf-8", "replace")
+    return value
+
+
+def _schema(names: tuple[str, ...], ints: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([(n, pa.int64() if n in ints else pa.string()) for n in names])
+
+
+FRAME_SCHEMA: Final = _schema(FRAME_COLUMNS, ("seq", "stream_us"))
+CONN_SCHEMA: Final = _schema(CONN_COLUMNS, ("seq", "stream_us", "close_code"))
+EVENT_SCHEMA: Final = _schema(EVENT_COLUMNS, ("seq", "stream_us"))

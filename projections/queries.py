@@ -1,0 +1,559 @@
+"""Read-side queries over the read models. Parameterised only: values never become SQL text.
+
+Each function takes a DuckDB cursor (``Projection.read`` runs it on a reader thread) and returns
+the Structs of :mod:`projections.views`. Column and table names come from constants here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import duckdb
+import msgspec
+
+from projections import views
+
+
+def iso(column: str) -> str:
+    return f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+
+
+def _raw(value: str | None) -> msgspec.Raw | None:
+    return None if value is None else msgspec.Raw(value.encode())
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """TIMESTAMP columns hold UTC without a zone; compare like with like."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class Where:
+    """A WHERE clause built from fixed SQL fragments and bound parameters."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, fragment: str, *params: Any) -> Where:
+        self.parts.append(fragment)
+        self.params.extend(params)
+        return self
+
+    def when(self, value: Any, fragment: str) -> Where:
+        if value is not None:
+            self.add(fragment, _naive(value) if isinstance(value, datetime) else value)
+        return self
+
+    def sql(self) -> str:
+        return ("WHERE " + " AND ".join(self.parts)) if self.parts else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int = 100
+    offset: int = 0
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+MESSAGE_COLUMNS: Final = f"""m.seq, m.station, m.action, m.direction, m.type, m.unique_id, m.protocol,
+    {iso("m.ts")}, m.payload, k.response_ms, m.error_code, m.error_description"""
+
+
+def _message(row: Sequence[Any]) -> views.Message:
+    return views.Message(
+        id=row[0],
+        identity=row[1],
+        method=row[2],
+        direction=row[3],
+        type=row[4],
+        unique_id=row[5],
+        protocol=row[6],
+        timestamp=row[7],
+        payload=_raw(row[8]),
+        response_time=None if row[9] is None else round(row[9], 3),
+        error_code=row[10],
+        error_description=row[11],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    identity: str | None = None
+    method: str | None = None
+    direction: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    connection: str | None = None
+
+    def where(self) -> Where:
+        return (
+            Where()
+            .when(self.identity, "station = ?")
+            .when(self.method, "action = ?")
+            .when(self.direction, "direction = ?")
+            .when(self.type, "type = ?")
+            .when(self.since, "ts >= ?")
+            .when(self.until, "ts < ?")
+            .when(self.connection, "connection = ?")
+        )
+
+
+def messages(
+    cur: duckdb.DuckDBPyConnection, f: MessageFilter, page: Page, order: Literal["asc", "desc"] = "desc"
+) -> tuple[list[views.Message], int]:
+    where = f.where()
+    direction = "ASC" if order == "asc" else "DESC"
+    rows = cur.execute(
+        f"""SELECT {MESSAGE_COLUMNS}
+        FROM (SELECT * FROM messages {where.sql()} ORDER BY seq {direction} LIMIT ? OFFSET ?) m
+        LEFT JOIN calls k ON k.seq = m.seq
+        ORDER BY m.seq {direction}""",
+        [*where.params, page.limit, page.offset],
+    ).fetchall()
+    total = cur.execute(f"SELECT count(*) FROM messages {where.sql()}", where.params).fetchone()
+    return [_message(r) for r in rows], int(total[0]) if total else 0
+
+
+# --- connections ------------------------------------------------------------------------------
+
+CONNECTION_COLUMNS: Final = f"""c.station, c.connection_id, c.remote_address, c.protocol, c.gateway,
+    {iso("c.connected_at")}, {iso("c.disconnected_at")}, c.close_code, c.reason,
+    c.message_count, {iso("c.last_message_at")}"""
+
+# a DELETE /api/connections/{id} is an `events.admin.{station}.forget_connections` event: rows of
+# connections closed before it are hidden, so a rebuild hides the same ones
+VISIBLE: Final = """NOT EXISTS (
+    SELECT 1 FROM events e WHERE e.kind = 'admin' AND e.name = 'forget_connections'
+      AND e.station = c.station AND c.disconnected_at IS NOT NULL AND c.disconnected_at <= e.ts)"""
+
+
+def _connection(row: Sequence[Any]) -> views.Connection:
+    return views.Connection(
+        identity=row[0],
+        connection_id=row[1],
+        remote_address=row[2],
+        protocol=row[3],
+        gateway=row[4],
+        connected_at=row[5],
+        disconnected_at=row[6],
+        close_code=row[7],
+        reason=row[8],
+        status="offline" if row[6] else "online",
+        message_count=row[9],
+        last_message_at=row[10],
+    )
+
+
+def connections(
+    cur: duckdb.DuckDBPyConnection,
+    status: str = "all",
+    protocol: str | None = None,
+    identity: str | None = None,
+    page: Page = Page(),
+) -> tuple[list[views.Connection], int]:
+    where = Where().add(VISIBLE).when(protocol, "c.protocol = ?").when(identity, "c.station = ?")
+    if status == "online":
+        where.add("c.disconnected_at IS NULL")
+    elif status == "offline":
+        where.add("c.disconnected_at IS NOT NULL")
+    rows = cur.execute(
+        f"""SELECT {CONNECTION_COLUMNS} FROM connections c {where.sql()}
+        ORDER BY c.connected_at DESC, c.seq DESC LIMIT ? OFFSET ?""",
+        [*where.params, page.limit, page.offset],
+    ).fetchall()
+    total = cur.execute(f"SELECT count(*) FROM connections c {where.sql()}", where.params).fetchone()
+    return [_connection(r) for r in rows], int(total[0]) if total else 0
+
+
+def connection(cur: duckdb.DuckDBPyConnection, identity: str, recent: int = 20) -> views.ConnectionDetail | None:
+    history, _ = connections(cur, identity=identity, page=Page(limit=50))
+    if not history:
+        return None
+    current = history[0]
+    recent_messages, _ = messages(cur, MessageFilter(identity=identity), Page(limit=recent))
+    return views.ConnectionDetail(
+        **msgspec.structs.asdict(current), recent_messages=recent_messages, history=history[1:]
+    )
+
+
+def online(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute("SELECT count(*) FROM connections WHERE disconnected_at IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- stations ---------------------------------------------------------------------------------
+
+STATION_COLUMNS: Final = f"""s.station, s.protocol,
+    EXISTS (SELECT 1 FROM connections c WHERE c.station = s.station AND c.disconnected_at IS NULL),
+    {iso("s.first_seen_at")}, {iso("s.last_seen_at")}, s.vendor, s.model, s.serial_number,
+    s.firmware_version, {iso("s.boot_at")}, s.boot_status, s.heartbeat_interval, {iso("s.last_heartbeat_at")}"""
+
+
+def _connectors(cur: duckdb.DuckDBPyConnection, stations: list[str]) -> dict[str, list[views.Connector]]:
+    if not stations:
+        return {}
+    rows = cur.execute(
+        f"""SELECT k.station, k.evse_id, k.connector_id, k.status, k.error_code, k.info, k.vendor_error_code,
+                   {iso("k.station_time")}, {iso("k.updated_at")}, s.protocol
+        FROM connectors k JOIN stations s USING (station)
+        WHERE list_contains(?, k.station) ORDER BY k.station, k.evse_id, k.connector_id""",
+        [stations],
+    ).fetchall()
+    found: dict[str, list[views.Connector]] = {}
+    for r in rows:
+        found.setdefault(r[0], []).append(
+            views.Connector(
+                evse_id=None if r[9] == "ocpp1.6" else r[1],
+                connector_id=r[2],
+                status=r[3],
+                error_code=r[4],
+                info=r[5],
+                vendor_error_code=r[6],
+                station_time=r[7],
+                updated_at=r[8],
+            )
+        )
+    return found
+
+
+def _station(row: Sequence[Any], connectors: list[views.Connector]) -> views.Station:
+    return views.Station(
+        identity=row[0],
+        protocol=row[1],
+        online=bool(row[2]),
+        first_seen_at=row[3],
+        last_seen_at=row[4],
+        vendor=row[5],
+        model=row[6],
+        serial_number=row[7],
+        firmware_version=row[8],
+        boot_at=row[9],
+        boot_status=row[10],
+        heartbeat_interval=row[11],
+        last_heartbeat_at=row[12],
+        connectors=connectors,
+    )
+
+
+def stations(
+    cur: duckdb.DuckDBPyConnection,
+    page: Page = Page(),
+    online_only: bool | None = None,
+) -> tuple[list[views.Station], int]:
+    where = Where()
+    if online_only is not None:
+        where.add(
+            ("" if online_only else "NOT ")
+            + "EXISTS (SELECT 1 FROM connections c WHERE c.station = s.station AND c.disconnected_at IS NULL)"
+        )
+    rows = cur.execute(
+        f"SELECT {STATION_COLUMNS} FROM stations s {where.sql()} ORDER BY s.station LIMIT ? OFFSET ?",
+        [*where.params, page.limit, page.offset],
+    ).fetchall()
+    total = cur.execute(f"SELECT count(*) FROM stations s {where.sql()}", where.params).fetchone()
+    connectors = _connectors(cur, [r[0] for r in rows])
+    return [_station(r, connectors.get(r[0], [])) for r in rows], int(total[0]) if total else 0
+
+
+def station(cur: duckdb.DuckDBPyConnection, identity: str) -> views.StationDetail | None:
+    row = cur.execute(f"SELECT {STATION_COLUMNS} FROM stations s WHERE s.station = ?", [identity]).fetchone()
+    if row is None:
+        return None
+    base = _station(row, _connectors(cur, [identity]).get(identity, []))
+    current, _ = connections(cur, identity=identity, page=Page(limit=1))
+    active, _ = transactions(cur, TransactionFilter(identity=identity, active=True), Page(limit=20))
+    return views.StationDetail(
+        **msgspec.structs.asdict(base),
+        connection=current[0] if current else None,
+        active_transactions=active,
+    )
+
+
+def station_exists(cur: duckdb.DuckDBPyConnection, identity: str) -> bool:
+    return cur.execute("SELECT 1 FROM stations WHERE station = ?", [identity]).fetchone() is not None
+
+
+# --- liveness ---------------------------------------------------------------------------------
+
+LivenessSort = Literal["identity", "lastSeen", "silence"]
+
+
+def liveness(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    threshold: float | None,
+    default_interval: int,
+    sort: LivenessSort = "silence",
+) -> views.LivenessSnapshot:
+    """Each station's last sign of life against a threshold: the one asked for, or twice the
+    heartbeat interval the station was given (plus a minute for clocks and queues)."""
+    order = {"identity": "s.station", "lastSeen": "s.last_seen_at DESC NULLS LAST, s.station"}.get(
+        sort, "silent DESC, seconds DESC NULLS FIRST, s.station"
+    )
+    rows = cur.execute(
+        f"""SELECT s.station,
+                   EXISTS (SELECT 1 FROM connections c WHERE c.station = s.station AND c.disconnected_at IS NULL),
+                   {iso("s.last_seen_at")},
+                   date_diff('millisecond', s.last_seen_at, ?) / 1000.0 AS seconds,
+                   coalesce(?, 2 * coalesce(s.heartbeat_interval, ?) + 60) AS threshold,
+                   seconds IS NULL OR seconds > threshold AS silent
+            FROM stations s ORDER BY {order}""",
+        [_naive(now), threshold, default_interval],
+    ).fetchall()
+    return views.LivenessSnapshot(
+        generated_at=now.isoformat().replace("+00:00", "Z"),
+        threshold_seconds=threshold,
+        stations=[
+            views.Liveness(
+                identity=r[0],
+                online=bool(r[1]),
+                last_seen_at=r[2],
+                seconds_since_seen=r[3],
+                threshold_seconds=float(r[4]),
+                status="silent" if r[5] else "alive",
+            )
+            for r in rows
+        ],
+    )
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def action_metrics(
+    cur: duckdb.DuckDBPyConnection, now: datetime, call_timeout: float, identity: str | None = None
+) -> list[views.ActionMetrics]:
+    where = Where().when(identity, "station = ?")
+    rows = cur.execute(
+        f"""SELECT action, direction, count(*),
+                   count(*) FILTER (outcome IS NOT NULL),
+                   count(*) FILTER (outcome = 'error'),
+                   count(*) FILTER (outcome IS NULL AND ts < ?::TIMESTAMP - to_microseconds(?)),
+                   count(*) FILTER (outcome IS NULL AND ts >= ?::TIMESTAMP - to_microseconds(?)),
+                   avg(response_ms), quantile_cont(response_ms, 0.5), quantile_cont(response_ms, 0.95),
+                   quantile_cont(response_ms, 0.99), max(response_ms)
+            FROM calls {where.sql()} GROUP BY action, direction ORDER BY action, direction""",
+        [_naive(now), int(call_timeout * 1e6), _naive(now), int(call_timeout * 1e6), *where.params],
+    ).fetchall()
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return [
+        views.ActionMetrics(
+            action=r[0],
+            direction=r[1],
+            count=r[2],
+            answered=r[3],
+            errors=r[4],
+            timeouts=r[5],
+            pending=r[6],
+            avg_ms=ms(r[7]),
+            p50_ms=ms(r[8]),
+            p95_ms=ms(r[9]),
+            p99_ms=ms(r[10]),
+            max_ms=ms(r[11]),
+        )
+        for r in rows
+    ]
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+TRANSACTION_COLUMNS: Final = f"""t.transaction_id, t.station, t.protocol, t.evse_id, t.connector_id, t.id_tag,
+    {iso("t.started_at")}, {iso("t.stopped_at")}, t.meter_start, t.meter_stop,
+    coalesce(t.meter_stop, t.meter_last) - t.meter_start, t.stop_reason, t.status"""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    active: bool | None = None
+    identity: str | None = None
+    id_tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> Where:
+        where = (
+            Where()
+            .when(self.identity, "t.station = ?")
+            .when(self.id_tag, "t.id_tag = ?")
+            .when(self.since, "t.started_at >= ?")
+            .when(self.until, "t.started_at < ?")
+        )
+        if self.active is not None:
+            where.add("t.status = ?", "active" if self.active else "completed")
+        return where
+
+
+def _transaction(r: Sequence[Any]) -> views.Transaction:
+    return views.Transaction(
+        transaction_id=r[0],
+        identity=r[1],
+        protocol=r[2],
+        evse_id=None if r[2] == "ocpp1.6" else r[3],
+        connector_id=r[4],
+        id_tag=r[5],
+        started_at=r[6],
+        stopped_at=r[7],
+        meter_start=r[8],
+        meter_stop=r[9],
+        energy_wh=r[10],
+        stop_reason=r[11],
+        status=r[12],
+    )
+
+
+def transactions(
+    cur: duckdb.DuckDBPyConnection,
+    f: TransactionFilter,
+    page: Page | None = Page(),
+) -> tuple[list[views.Transaction], int]:
+    """``page=None`` returns every match (CSV export)."""
+    where = f.where()
+    limit = "" if page is None else "LIMIT ? OFFSET ?"
+    bounds = [] if page is None else [page.limit, page.offset]
+    rows = cur.execute(
+        f"""SELECT {TRANSACTION_COLUMNS} FROM transactions t {where.sql()}
+        ORDER BY t.started_at DESC NULLS LAST, t.start_seq DESC {limit}""",
+        [*where.params, *bounds],
+    ).fetchall()
+    total = cur.execute(f"SELECT count(*) FROM transactions t {where.sql()}", where.params).fetchone()
+    return [_transaction(r) for r in rows], int(total[0]) if total else 0
+
+
+def transaction(
+    cur: duckdb.DuckDBPyConnection, transaction_id: str, identity: str | None = None
+) -> list[views.TransactionDetail]:
+    """Every transaction with this id (2.x ids are the station's own, so two stations may share one)."""
+    where = Where().add("t.transaction_id = ?", transaction_id).when(identity, "t.station = ?")
+    rows = cur.execute(
+        f"SELECT {TRANSACTION_COLUMNS} FROM transactions t {where.sql()} ORDER BY t.station", where.params
+    ).fetchall()
+    found = []
+    for r in rows:
+        values = cur.execute(
+            f"""SELECT {iso("ts")}, measurand, phase, location, context, unit, value
+            FROM meter_values WHERE station = ? AND transaction_id = ? ORDER BY seq, ts""",
+            [r[1], r[0]],
+        ).fetchall()
+        found.append(
+            views.TransactionDetail(
+                **msgspec.structs.asdict(_transaction(r)),
+                meter_values=[
+                    views.MeterValue(
+                        timestamp=v[0], measurand=v[1], phase=v[2], location=v[3], context=v[4], unit=v[5], value=v[6]
+                    )
+                    for v in values
+                ],
+            )
+        )
+    return found
+
+
+# --- security and other events ----------------------------------------------------------------
+
+
+def security_events(
+    cur: duckdb.DuckDBPyConnection,
+    category: str | None,
+    severity: str | None,
+    identity: str | None,
+    page: Page,
+) -> tuple[list[views.SecurityEvent], int]:
+    where = (
+        Where()
+        .add("kind = 'security'")
+        .when(category, "name = ?")
+        .when(severity, "severity = ?")
+        .when(identity, "station = ?")
+    )
+    rows = cur.execute(
+        f"""SELECT seq, name, station, detail, severity, body, {iso("ts")}
+        FROM events {where.sql()} ORDER BY seq DESC LIMIT ? OFFSET ?""",
+        [*where.params, page.limit, page.offset],
+    ).fetchall()
+    total = cur.execute(f"SELECT count(*) FROM events {where.sql()}", where.params).fetchone()
+    return [
+        views.SecurityEvent(
+            id=r[0], category=r[1], identity=r[2], message=r[3], severity=r[4], details=_raw(r[5]), timestamp=r[6]
+        )
+        for r in rows
+    ], int(total[0]) if total else 0
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    online: int
+    connections: int
+    messages: int
+    recent_rate: float
+    avg_latency_ms: float | None
+    error_rate: float
+    errors: int
+    security_events: int
+    system_events: int
+
+
+def totals(cur: duckdb.DuckDBPyConnection, now: datetime, window_s: int = 60) -> Totals:
+    """Counters for the overview and telemetry: rates over the last ``window_s`` seconds."""
+    since = _naive(now)
+    row = cur.execute(
+        """SELECT
+            (SELECT count(*) FROM connections WHERE disconnected_at IS NULL),
+            (SELECT count(*) FROM connections),
+            (SELECT count(*) FROM messages),
+            (SELECT count(*) FROM messages WHERE ts >= ?::TIMESTAMP - to_seconds(?)),
+            (SELECT avg(response_ms) FROM calls WHERE ts >= ?::TIMESTAMP - to_seconds(?) AND outcome IS NOT NULL),
+            (SELECT coalesce(avg(CASE outcome WHEN 'error' THEN 1.0 ELSE 0.0 END), 0)
+               FROM calls WHERE ts >= ?::TIMESTAMP - to_seconds(?) AND outcome IS NOT NULL),
+            (SELECT count(*) FROM messages WHERE type IN ('CALLERROR', 'CALLRESULTERROR', 'INVALID')),
+            (SELECT count(*) FROM events WHERE kind = 'security'),
+            (SELECT count(*) FROM events WHERE kind <> 'security')""",
+        [since, window_s, since, window_s, since, window_s],
+    ).fetchone()
+    assert row is not None
+    return Totals(
+        online=row[0],
+        connections=row[1],
+        messages=row[2],
+        recent_rate=round(row[3] / window_s, 3),
+        avg_latency_ms=None if row[4] is None else round(row[4], 3),
+        error_rate=round(float(row[5]), 4),
+        errors=row[6],
+        security_events=row[7],
+        system_events=row[8],
+    )
+
+
+# --- prometheus -------------------------------------------------------------------------------
+
+LATENCY_BUCKETS_MS: Final = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+
+def frame_counts(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
+    """(direction, action, type, count) over the whole message log."""
+    return cur.execute(
+        "SELECT direction, coalesce(action, ''), type, count(*) FROM messages GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+
+
+def latency_histograms(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[int], int, float]]:
+    """Per (action, direction): cumulative bucket counts, count and sum of answered calls' latency."""
+    bucket_sql = ", ".join(f"count(*) FILTER (response_ms <= {b})" for b in LATENCY_BUCKETS_MS)
+    rows = cur.execute(
+        f"""SELECT action, direction, {bucket_sql}, count(*), coalesce(sum(response_ms), 0)
+        FROM calls WHERE outcome IS NOT NULL GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+    n = len(LATENCY_BUCKETS_MS)
+    return [(r[0], r[1], list(r[2 : 2 + n]), r[2 + n], r[3 + n]) for r in rows]
