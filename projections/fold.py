@@ -198,17 +198,22 @@ OCPP: Final = (
     ) x,
     unnest(from_json({json_array("x.mvs")}, '["JSON"]')) AS t(mv),
     unnest(from_json({json_array("mv->'sampledValue'")}, '["JSON"]')) AS u(sv)""",
-    # the energy register: first reading starts a 2.x transaction's meter, the latest is its live value
+    # the energy register: first reading starts a 2.x transaction's meter, the latest is its live
+    # value (ties inside one frame: the smallest first reading, the largest last one)
     """UPDATE transactions
     SET meter_start = coalesce(transactions.meter_start, x.first), meter_last = x.last
     FROM (
-        SELECT station, transaction_id, arg_min(wh, seq) AS first, arg_max(wh, seq) AS last
+        SELECT station, transaction_id,
+               min(wh) FILTER (WHERE seq = first_seq) AS first, max(wh) FILTER (WHERE seq = last_seq) AS last
         FROM (
             SELECT station, transaction_id, seq,
-                   value * CASE lower(unit) WHEN 'kwh' THEN 1000 ELSE 1 END AS wh
+                   value * CASE lower(unit) WHEN 'kwh' THEN 1000 ELSE 1 END AS wh,
+                   min(seq) OVER w AS first_seq, max(seq) OVER w AS last_seq
             FROM meter_values
-            WHERE seq >= $lo AND transaction_id IS NOT NULL AND phase IS NULL AND value IS NOT NULL
+            WHERE seq IN (SELECT seq FROM accepted) AND transaction_id IS NOT NULL
+              AND phase IS NULL AND value IS NOT NULL
               AND coalesce(measurand, 'Energy.Active.Import.Register') = 'Energy.Active.Import.Register'
+            WINDOW w AS (PARTITION BY station, transaction_id)
         ) GROUP BY ALL
     ) x
     WHERE transactions.station = x.station AND transactions.transaction_id = x.transaction_id""",
@@ -261,12 +266,8 @@ def apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         con.register("c", conns)
         con.register("e", events)
         if frames.num_rows or conns.num_rows:
-            lo = min(batch.frames["seq"], default=batch.last_ocpp)
             for statement in OCPP:
-                if "$lo" in statement:
-                    con.execute(statement, {"lo": lo})
-                else:
-                    con.execute(statement)
+                con.execute(statement)
         if events.num_rows:
             for statement in EVENTS:
                 con.execute(statement)

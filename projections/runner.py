@@ -67,6 +67,9 @@ class Projection:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._subs: list[Any] = []
         self._task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.stall_check_s = 5.0
+        self.resubscribed = 0
         self.applied_messages = 0
         self.failures = 0
 
@@ -77,8 +80,8 @@ class Projection:
         self.positions = await self._write(lambda con: {s: fold.checkpoints(con).get(s, 0) for s in STREAMS})
         self._seen = dict(self.positions)
         self._task = asyncio.create_task(self._flush_loop(), name="projection-flush")
-        for stream in STREAMS:
-            self._subs.append(await self._subscribe(stream))
+        self._subs = [await self._subscribe(stream) for stream in STREAMS]
+        self._watchdog = asyncio.create_task(self._watch(), name="projection-watchdog")
         log.info("projection %s resumes after %s", self.path, self.positions)
 
     def _open(self, _: object = None) -> duckdb.DuckDBPyConnection:
@@ -92,6 +95,10 @@ class Projection:
         return con
 
     async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -119,7 +126,7 @@ class Projection:
     # --- consuming ------------------------------------------------------------------------------
 
     async def _subscribe(self, stream: str) -> Any:
-        start = self.positions[stream] + 1
+        start = self._seen[stream] + 1
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,
             opt_start_seq=start if start > 1 else None,
@@ -146,7 +153,6 @@ class Projection:
             cb=on_message,
             ordered_consumer=True,
             config=config,
-            pending_msgs_limit=4 * self.batch_max,
         )
 
     @staticmethod
@@ -154,6 +160,31 @@ class Projection:
         if stream == subjects.STREAM_OCPP:
             return lambda batch: batch.add_ocpp
         return lambda batch: batch.add_event
+
+    async def _watch(self) -> None:
+        """Resubscribe a stream whose consumer stopped delivering while messages wait.
+
+        An ordered consumer normally heals itself after a gap; this covers the cases where it does
+        not (a slow-consumer drop at the very end of a burst, a server restart). Nothing can be
+        applied twice: the new consumer starts after the last sequence taken.
+        """
+        last = dict(self._seen)
+        while True:
+            await asyncio.sleep(self.stall_check_s)
+            for i, stream in enumerate(STREAMS):
+                if self._seen[stream] != last[stream] or self._batch.size >= self.batch_max:
+                    continue
+                try:
+                    head = (await self.js.stream_info(stream)).state.last_seq
+                    if head > self._seen[stream]:
+                        log.warning("%s consumer stalled at %s of %s; resubscribing", stream, self._seen[stream], head)
+                        with contextlib.suppress(Exception):
+                            await self._subs[i].unsubscribe()
+                        self._subs[i] = await self._subscribe(stream)
+                        self.resubscribed += 1
+                except Exception:
+                    log.exception("projection watchdog")
+            last = dict(self._seen)
 
     def _take(self) -> Batch:
         batch, self._batch = self._batch, Batch()
