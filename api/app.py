@@ -66,8 +66,9 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         keys = [p.get("key") for p in problems if isinstance(p, dict) and p.get("key")]
         where = {p.get("source") for p in problems if isinstance(p, dict)} - {None}
         what = "body" if where == {"body"} else "parameter"
-        message = f"invalid {what} {', '.join(repr(k) for k in keys)}" if keys else "invalid request"
-        return Response(ErrorBody(message, problems or exc.detail), status_code=400)
+        if not keys:  # e.g. a missing parameter: Litestar's own message names it
+            return Response(ErrorBody(exc.detail or "invalid request", problems or None), status_code=400)
+        return Response(ErrorBody(f"invalid {what} {', '.join(repr(k) for k in keys)}", problems), status_code=400)
     detail = exc.extra if exc.extra else None
     return Response(ErrorBody(exc.detail, detail), status_code=exc.status_code, headers=exc.headers)
 
@@ -171,7 +172,9 @@ class _Server(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve(app: Litestar, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` until the block ends; yields the bound port (``port=0`` picks a free one)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, log_level="warning", lifespan="on", access_log=False
+    )  # log_config=None: keep evbus's logging format
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="api-server")
     try:

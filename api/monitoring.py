@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import ADMIN, COOKIE
@@ -74,7 +74,7 @@ async def login(data: JSONBody[Login], svc: Svc, request: Request[Any, Any, Any]
     elif data.username is not None and data.password is not None:
         user = data.username if await auth.check_user(data.username, data.password) else None
     else:
-        raise NotAuthorizedException("give {token} or {username, password}")
+        raise HTTPException(status_code=400, detail="give {token} or {username, password}")
     if user is None:
         remote = request.client.host if request.client else None
         who = f"user {data.username!r}" if data.username is not None else "token"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -48,8 +49,8 @@ async def liveness(
 ) -> views.LivenessSnapshot:
     """Last sign of life per station. ``threshold`` (seconds) overrides each station's own
     (twice its heartbeat interval plus a minute)."""
-    if threshold is not None and threshold <= 0:
-        raise HTTPException(status_code=400, detail="invalid query parameter 'threshold': must be > 0")
+    if threshold is not None and not (math.isfinite(threshold) and threshold > 0):
+        raise HTTPException(status_code=400, detail="invalid parameter 'threshold': must be a number > 0")
     now = svc.now()
     interval = svc.settings.heartbeat_interval
     return await svc.projection.read(lambda cur: queries.liveness(cur, now, threshold, interval, sort))

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import msgspec
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from evbus.clock import rfc3339
+from evbus.clock import rfc3339, utc_now
 from schemas import subjects
 
 
@@ -46,6 +46,9 @@ async def frames(
 ) -> AsyncIterator[Frame]:
     """Every message on ``ocpp.{station}.>`` stored from ``since`` (default: the beginning) until
     ``until`` (default: what is stored now), in stream order."""
+    since, until = _utc(since), _utc(until)
+    if since is not None and since > utc_now():
+        return  # nothing is stored after now (and nats-server reads a start past 2262 as the beginning)
     config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     if since is not None:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since)
@@ -53,11 +56,9 @@ async def frames(
         subjects.ocpp_station(station), stream=subjects.STREAM_OCPP, ordered_consumer=True, config=config
     )
     try:
-        info = await sub.consumer_info()
-        if info.num_pending == 0:
-            return
+        stored = _stored(await sub.consumer_info())
         limit_ns = int(until.timestamp() * 1e9) if until is not None else None
-        while True:
+        for _ in range(stored):
             msg = await sub.next_msg(timeout=idle_timeout)
             seq, stream_ns, pending = _pending(msg.reply)
             if limit_ns is not None and stream_ns > limit_ns:
@@ -67,6 +68,17 @@ async def frames(
                 return
     finally:
         await sub.unsubscribe()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without an offset is UTC, as in OCPP (and as nats-server takes a start time)."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _stored(info: ConsumerInfo) -> int:
+    """How many messages the new consumer has to deliver: those it already pushed to us (a push
+    consumer starts at once) and those still pending."""
+    return (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
 
 
 def _frame(seq: int, stream_ns: int, subject: str, headers: dict[str, str], data: bytes) -> Frame:

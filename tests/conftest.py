@@ -27,17 +27,22 @@ async def nats_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
         yield server.url
 
 
-@pytest.fixture
-def settings(nats_url: str, tmp_path: Path) -> Settings:
+def stack_settings(nats_url: str, data_dir: Path) -> Settings:
+    """Settings of a test stack: free ports, the test admin token, its own data directory."""
     return Settings(
         nats_url=nats_url,
         ocpp_host="127.0.0.1",
         ocpp_port=0,
         api_port=0,
         api_token=API_TOKEN,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         call_timeout=5,
     )
+
+
+@pytest.fixture
+def settings(nats_url: str, tmp_path: Path) -> Settings:
+    return stack_settings(nats_url, tmp_path)
 
 
 API_TOKEN = "test-admin-token"
