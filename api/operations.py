@@ -82,8 +82,6 @@ class StreamState(msgspec.Struct, rename="camel"):
     bytes: int
     first_seq: int
     last_seq: int
-    first_ts: str | None
-    last_ts: str | None
     consumers: list[ConsumerState]
     projected_seq: int | None
     projection_lag: int | None
@@ -117,18 +115,12 @@ async def streams(svc: Svc) -> list[StreamState]:
                 bytes=state.bytes,
                 first_seq=state.first_seq,
                 last_seq=state.last_seq,
-                first_ts=_ts(getattr(state, "first_ts", None)),
-                last_ts=_ts(getattr(state, "last_ts", None)),
                 consumers=consumers,
                 projected_seq=projected,
                 projection_lag=None if projected is None else max(0, state.last_seq - projected),
             )
         )
     return found
-
-
-def _ts(value: Any) -> str | None:
-    return value if isinstance(value, str) and not value.startswith("0001") else None
 
 
 # --- transactions -----------------------------------------------------------------------------
