@@ -27,12 +27,23 @@ def station_time(expr: str) -> str:
     return f"CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
-def json_array(expr: str) -> str:
-    """``expr`` when it is a JSON array, else NULL, so unnest never sees a malformed payload."""
-    return f"CASE WHEN json_type({expr}) = 'ARRAY' THEN {expr} END"
-
-
 PAIR_WINDOW: Final = "INTERVAL 1 HOUR"  # an answer later than this pairs with nothing
+
+# The parts of MeterValues, StopTransaction and TransactionEvent requests the meter values come from,
+# for from_json: one parse per request. Every leaf is VARCHAR, so a field reads exactly as ``->>``
+# reads it (a number as its JSON text, an object as its JSON, keys case-sensitive, the first of
+# duplicate keys); a part of another shape (an object where a list belongs, a list item that is
+# not an object) reads as NULL, so a malformed payload adds no rows and fails nothing.
+_SAMPLED_VALUE: Final = (
+    '{"value": "VARCHAR", "measurand": "VARCHAR", "phase": "VARCHAR", "location": "VARCHAR", "context": "VARCHAR", '
+    '"unit": "VARCHAR", "unitOfMeasure": {"unit": "VARCHAR", "multiplier": "VARCHAR"}}'
+)
+_METER_VALUE: Final = f'{{"timestamp": "VARCHAR", "sampledValue": [{_SAMPLED_VALUE}]}}'
+METER_REQUEST: Final = (
+    '{"transactionId": "VARCHAR", "connectorId": "VARCHAR", "evseId": "VARCHAR", '
+    '"transactionInfo": {"transactionId": "VARCHAR"}, "evse": {"id": "VARCHAR", "connectorId": "VARCHAR"}, '
+    f'"meterValue": [{_METER_VALUE}], "transactionData": [{_METER_VALUE}]}}'
+)
 
 OCPP: Final = (
     # the message log
@@ -177,27 +188,31 @@ OCPP: Final = (
         connector_id = coalesce(transactions.connector_id, excluded.connector_id),
         id_tag = coalesce(transactions.id_tag, excluded.id_tag),
         started_at = least(transactions.started_at, excluded.started_at)""",
-    # meter values of MeterValues, StopTransaction.transactionData and TransactionEvent
+    # meter values of MeterValues, StopTransaction.transactionData and TransactionEvent: each
+    # request is parsed once into METER_REQUEST (a JSON path read parses the document every time)
     f"""INSERT INTO meter_values
-    SELECT x.seq, x.station, x.tid, x.evse, x.conn, {station_time("mv->>'timestamp'")},
-           sv->>'measurand', sv->>'phase', sv->>'location', sv->>'context',
-           coalesce(sv->'unitOfMeasure'->>'unit', sv->>'unit'),
-           TRY_CAST(sv->>'value' AS DOUBLE)
-             * power(10, coalesce(TRY_CAST(sv->'unitOfMeasure'->>'multiplier' AS INTEGER), 0))
+    SELECT seq, station, tid, evse, conn, {station_time("mv.timestamp")},
+           sv.measurand, sv.phase, sv.location, sv.context,
+           coalesce(sv.unitOfMeasure.unit, sv.unit),
+           TRY_CAST(sv.value AS DOUBLE) * power(10, coalesce(TRY_CAST(sv.unitOfMeasure.multiplier AS INTEGER), 0))
     FROM (
-        SELECT seq, station,
-               CASE action WHEN 'TransactionEvent' THEN req->'transactionInfo'->>'transactionId'
-                           ELSE req->>'transactionId' END AS tid,
-               CASE action WHEN 'TransactionEvent' THEN TRY_CAST(req->'evse'->>'id' AS INTEGER)
-                           ELSE coalesce(TRY_CAST(req->>'evseId' AS INTEGER),
-                                         TRY_CAST(req->>'connectorId' AS INTEGER)) END AS evse,
-               CASE action WHEN 'TransactionEvent' THEN TRY_CAST(req->'evse'->>'connectorId' AS INTEGER)
-                           ELSE TRY_CAST(req->>'connectorId' AS INTEGER) END AS conn,
-               CASE action WHEN 'StopTransaction' THEN req->'transactionData' ELSE req->'meterValue' END AS mvs
-        FROM accepted WHERE action IN ('MeterValues', 'StopTransaction', 'TransactionEvent')
-    ) x,
-    unnest(from_json({json_array("x.mvs")}, '["JSON"]')) AS t(mv),
-    unnest(from_json({json_array("mv->'sampledValue'")}, '["JSON"]')) AS u(sv)""",
+        SELECT seq, station, tid, evse, conn, mv, unnest(mv.sampledValue) AS sv
+        FROM (
+            SELECT seq, station,
+                   CASE action WHEN 'TransactionEvent' THEN r.transactionInfo.transactionId
+                               ELSE r.transactionId END AS tid,
+                   CASE action WHEN 'TransactionEvent' THEN TRY_CAST(r.evse.id AS INTEGER)
+                               ELSE coalesce(TRY_CAST(r.evseId AS INTEGER),
+                                             TRY_CAST(r.connectorId AS INTEGER)) END AS evse,
+                   CASE action WHEN 'TransactionEvent' THEN TRY_CAST(r.evse.connectorId AS INTEGER)
+                               ELSE TRY_CAST(r.connectorId AS INTEGER) END AS conn,
+                   unnest(CASE action WHEN 'StopTransaction' THEN r.transactionData ELSE r.meterValue END) AS mv
+            FROM (
+                SELECT seq, station, action, from_json(req, '{METER_REQUEST}') AS r
+                FROM accepted WHERE action IN ('MeterValues', 'StopTransaction', 'TransactionEvent')
+            )
+        )
+    )""",
     # the energy register: first reading starts a 2.x transaction's meter, the latest is its live
     # value (ties inside one frame: the smallest first reading, the largest last one)
     """UPDATE transactions
