@@ -124,16 +124,14 @@ async def metrics(svc: Svc) -> bytes:
         pairs = [(str(b), float(c)) for b, c in zip(queries.LATENCY_BUCKETS_MS, buckets, strict=True)]
         latency.add_metric([action, direction], [*pairs, ("+Inf", float(count))], total)
     lag = GaugeMetricFamily("evbus_projection_lag", "messages stored but not yet projected", labels=["stream"])
-    for stream, seq in svc.projection.positions.items():
-        info = await svc.js.stream_info(stream)
-        lag.add_metric([stream], max(0, info.state.last_seq - seq))
     consumer_lag = GaugeMetricFamily(
         "evbus_consumer_pending", "messages a durable consumer has not processed yet", labels=["stream", "consumer"]
     )
-    for stream in svc.projection.positions:
-        for c in await svc.js.consumers_info(stream):
-            if c.config.durable_name:
-                consumer_lag.add_metric([stream, c.name], (c.num_pending or 0) + (c.num_ack_pending or 0))
+    for state in await operations.stream_states(svc):
+        if state.projection_lag is not None:
+            lag.add_metric([state.name], state.projection_lag)
+        for c in state.consumers:
+            consumer_lag.add_metric([state.name, c.name], c.num_pending + c.num_ack_pending)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector([connections, frame_total, latency, lag, consumer_lag]))
     return generate_latest(registry)

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundE
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import ADMIN, COOKIE
-from api.services import Svc
+from api.services import Services, Svc
 from evbus.clock import rfc3339
 from projections import queries, views
 from schemas import subjects
@@ -123,7 +123,7 @@ async def overview(svc: Svc) -> views.Overview:
         return queries.totals(cur, now), recent
 
     totals, recent = await svc.projection.read(run)
-    svc.peak_connections = max(svc.peak_connections, totals.online)
+    _saw(svc, totals)
     return views.Overview(
         connected_clients=totals.online,
         total_connections=totals.connections,
@@ -142,8 +142,7 @@ async def overview(svc: Svc) -> views.Overview:
 @get("/api/telemetry", operation_id="telemetry", tags=["monitoring"])
 async def telemetry(svc: Svc) -> views.Telemetry:
     now = svc.now()
-    totals = await svc.projection.read(lambda cur: queries.totals(cur, now))
-    svc.peak_connections = max(svc.peak_connections, totals.online)
+    totals = _saw(svc, await svc.projection.read(lambda cur: queries.totals(cur, now)))
     return views.Telemetry(
         messages_per_second=totals.recent_rate,
         avg_latency_ms=totals.avg_latency_ms,
@@ -154,6 +153,12 @@ async def telemetry(svc: Svc) -> views.Telemetry:
         total_messages=totals.messages,
         memory_usage=views.MemoryUsage(rss=_rss(), max_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024),
     )
+
+
+def _saw(svc: Services, totals: queries.Totals) -> queries.Totals:
+    """Every read of the totals feeds the peak of connected stations since this process started."""
+    svc.peak_connections = max(svc.peak_connections, totals.online)
+    return totals
 
 
 def _rss() -> int:

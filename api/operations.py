@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.monitoring import Limit, Offset, listing, page
-from api.services import Svc
+from api.services import Services, Svc
 from evbus import replay as replaying
 from projections import queries, views
 from schemas import subjects
@@ -90,6 +90,11 @@ class StreamState(msgspec.Struct, rename="camel"):
 @get("/api/streams", operation_id="streams", tags=["operations"])
 async def streams(svc: Svc) -> list[StreamState]:
     """JetStream state of each stream, its durable consumers, and how far this API's projection is."""
+    return await stream_states(svc)
+
+
+async def stream_states(svc: Services) -> list[StreamState]:
+    """What ``/api/streams`` shows and ``/metrics`` exports as lag gauges."""
     found = []
     for name in (subjects.STREAM_OCPP, subjects.STREAM_EVENTS, subjects.STREAM_TELEMETRY):
         info = await svc.js.stream_info(name)

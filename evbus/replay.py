@@ -16,7 +16,7 @@ from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from evbus.clock import rfc3339, utc_now
-from schemas import subjects
+from schemas import streams, subjects
 
 
 class Frame(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
@@ -26,14 +26,6 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
     headers: dict[str, str]
     data: str | None = None
     data_base64: str | None = None
-
-
-def _pending(reply: str) -> tuple[int, int, int]:
-    """(stream sequence, stream timestamp ns, messages still pending) from a delivery's reply subject."""
-    t = reply.split(".")
-    if len(t) == 9:
-        return int(t[5]), int(t[7]), int(t[8])
-    return int(t[7]), int(t[9]), int(t[10])
 
 
 async def frames(
@@ -60,7 +52,7 @@ async def frames(
         limit_ns = int(until.timestamp() * 1e9) if until is not None else None
         for _ in range(stored):
             msg = await sub.next_msg(timeout=idle_timeout)
-            seq, stream_ns, pending = _pending(msg.reply)
+            seq, stream_ns, pending = streams.delivery(msg.reply)
             if limit_ns is not None and stream_ns > limit_ns:
                 return
             yield _frame(seq, stream_ns, msg.subject, msg.headers or {}, msg.data)

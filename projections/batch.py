@@ -70,15 +70,6 @@ def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
     return {name: [] for name in names}
 
 
-def ack_fields(reply: str) -> tuple[int, int]:
-    """(stream sequence, stream timestamp in ns) from a JetStream delivery's reply subject."""
-    tokens = reply.split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return int(tokens[5]), int(tokens[7])
-    # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
-    return int(tokens[7]), int(tokens[9])
-
-
 @dataclass(slots=True)
 class Batch:
     """Messages of both streams taken since the last flush, as columns."""

@@ -42,14 +42,11 @@ async def rebuild(nc: NATS, path: Path, progress: Progress | None = None, batch_
     for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
         leftover.unlink(missing_ok=True)
     projection = Projection(nc, fresh, batch_max=batch_max)
-    heads = {}
+    heads, first = {}, 0  # first: messages retention already removed, never to be applied
     for stream in STREAMS:
-        info = await projection.js.stream_info(stream)
-        heads[stream] = info.state.last_seq
-    first = 0
-    for stream in STREAMS:
-        info = await projection.js.stream_info(stream)
-        first += max(0, info.state.first_seq - 1)
+        state = (await projection.js.stream_info(stream)).state
+        heads[stream] = state.last_seq
+        first += max(0, state.first_seq - 1)
     total = max(0, sum(heads.values()) - first)
     async with projection:
         while True:

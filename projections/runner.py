@@ -29,8 +29,8 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from projections import fold, schema
-from projections.batch import Batch, ack_fields
-from schemas import subjects
+from projections.batch import Batch
+from schemas import streams, subjects
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,14 @@ class Projection:
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,
             opt_start_seq=start if start > 1 else None,
         )
-        add = self._batch_adder(stream)
+        add = Batch.add_ocpp if stream == subjects.STREAM_OCPP else Batch.add_event
 
         async def on_message(msg: Msg) -> None:
-            seq, stream_ns = ack_fields(msg.reply)
+            seq, stream_ns, _ = streams.delivery(msg.reply)
             if seq <= self._seen[stream]:
                 return  # already taken: an ordered consumer that restarted after a gap
             self._seen[stream] = seq
-            add(self._batch)(seq, stream_ns, msg.subject, msg.headers, msg.data)
+            add(self._batch, seq, stream_ns, msg.subject, msg.headers, msg.data)
             if self._batch.size >= self.batch_max:
                 async with self._changed:
                     self._changed.notify_all()
@@ -154,12 +154,6 @@ class Projection:
             ordered_consumer=True,
             config=config,
         )
-
-    @staticmethod
-    def _batch_adder(stream: str) -> Callable[[Batch], Callable[[int, int, str, dict[str, str] | None, bytes], None]]:
-        if stream == subjects.STREAM_OCPP:
-            return lambda batch: batch.add_ocpp
-        return lambda batch: batch.add_event
 
     async def _watch(self) -> None:
         """Resubscribe a stream whose consumer stopped delivering while messages wait.

@@ -89,6 +89,16 @@ def bucket_configs() -> list[KeyValueConfig]:
     ]
 
 
+def delivery(reply: str) -> tuple[int, int, int]:
+    """(stream sequence, stream timestamp in ns, messages still pending) of a JetStream delivery,
+    read from its reply subject without building nats-py's metadata objects (hot path)."""
+    t = reply.split(".")
+    if len(t) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+        return int(t[5]), int(t[7]), int(t[8])
+    # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
+    return int(t[7]), int(t[9]), int(t[10])
+
+
 def csms_consumer() -> ConsumerConfig:
     """Durable push consumer ``csms`` on ``ocpp.*.in.>``: every station frame, acked explicitly.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
+import websockets
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -71,6 +73,23 @@ class WireRecorder:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ws, name)
+
+
+@contextlib.asynccontextmanager
+async def charge_point(
+    url: str, station: str, protocol: str, cls: type, recorder: type[WireRecorder] = WireRecorder
+) -> AsyncIterator[tuple[Any, Any]]:
+    """An ``ocpp`` library ChargePoint of class ``cls`` connected to ``url``, its wire recorded."""
+    async with websockets.connect(url, subprotocols=[protocol], compression=None) as ws:
+        wire = recorder(ws)
+        cp = cls(station, wire)
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp, wire
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await task
 
 
 class RawStation:

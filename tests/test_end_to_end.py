@@ -3,13 +3,10 @@ every frame of both directions is in the OCPP stream with the right subject, hea
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime
 
 import msgspec
 import pytest
-import websockets
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v201 import ChargePoint as ChargePoint201
@@ -18,7 +15,7 @@ from ocpp.v201 import call as call201
 from schemas import subjects
 from schemas.records import TokenRecord, encode
 from tests.conftest import Stack
-from tests.support import WireRecorder, eventually, stored_frames
+from tests.support import WireRecorder, charge_point, eventually, stored_frames
 
 NOW = datetime.now(UTC).isoformat()
 
@@ -26,20 +23,6 @@ NOW = datetime.now(UTC).isoformat()
 async def put_token(stack: Stack, id_tag: str, **fields: object) -> None:
     kv = await stack.js.key_value(subjects.BUCKET_TOKENS)
     await kv.put(subjects.kv_key(id_tag), encode(TokenRecord(id_tag=id_tag, **fields)))  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def charge_point(stack: Stack, station: str, protocol: str, cls: type):  # type: ignore[no-untyped-def]
-    async with websockets.connect(stack.url(station), subprotocols=[protocol], compression=None) as ws:
-        recorder = WireRecorder(ws)
-        cp = cls(station, recorder)
-        task = asyncio.create_task(cp.start())
-        try:
-            yield cp, recorder
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await task
 
 
 async def assert_stream_matches_wire(stack: Stack, station: str, protocol: str, recorder: WireRecorder) -> None:
@@ -79,7 +62,7 @@ async def assert_stream_matches_wire(stack: Stack, station: str, protocol: str, 
 @pytest.mark.nats
 async def test_ocpp16_charge_point_runs_a_session(stack: Stack, station: str) -> None:
     await put_token(stack, "TAG-16")
-    async with charge_point(stack, station, "ocpp1.6", ChargePoint16) as (cp, recorder):
+    async with charge_point(stack.url(station), station, "ocpp1.6", ChargePoint16) as (cp, recorder):
         boot = await cp.call(call16.BootNotification(charge_point_vendor="evbus-test", charge_point_model="v16"))
         assert boot.status == "Accepted"
         assert boot.interval == stack.settings.heartbeat_interval
@@ -124,7 +107,7 @@ async def test_ocpp16_charge_point_runs_a_session(stack: Stack, station: str) ->
 async def test_ocpp201_charging_station_runs_a_session(stack: Stack, station: str) -> None:
     await put_token(stack, "TAG-201")
     token = {"idToken": "TAG-201", "type": "ISO14443"}
-    async with charge_point(stack, station, "ocpp2.0.1", ChargePoint201) as (cp, recorder):
+    async with charge_point(stack.url(station), station, "ocpp2.0.1", ChargePoint201) as (cp, recorder):
         boot = await cp.call(
             call201.BootNotification(charging_station={"model": "v201", "vendorName": "evbus-test"}, reason="PowerUp")
         )

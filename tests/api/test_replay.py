@@ -5,7 +5,6 @@ closed connections."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import websockets
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 
@@ -22,7 +20,7 @@ from evbus import cli
 from schemas import subjects
 from tests.api.test_sessions import connected
 from tests.conftest import Stack, running, stack_settings
-from tests.support import WireRecorder, eventually, stored_frames
+from tests.support import WireRecorder, charge_point, eventually, stored_frames
 
 
 class OrderedWire(WireRecorder):
@@ -59,22 +57,8 @@ async def recorded(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> A
         yield Recorded(stack, station, wire)
 
 
-@contextlib.asynccontextmanager
-async def recording(stack: Stack, station: str) -> AsyncIterator[tuple[ChargePoint16, OrderedWire]]:
-    async with websockets.connect(stack.url(station), subprotocols=["ocpp1.6"], compression=None) as ws:
-        recorder = OrderedWire(ws)
-        cp = ChargePoint16(station, recorder)
-        task = asyncio.create_task(cp.start())
-        try:
-            yield cp, recorder
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await task
-
-
 async def short_session(stack: Stack, station: str) -> list[tuple[str, str]]:
-    async with recording(stack, station) as (cp, recorder):
+    async with charge_point(stack.url(station), station, "ocpp1.6", ChargePoint16, OrderedWire) as (cp, recorder):
         await cp.call(call16.BootNotification(charge_point_vendor="replay", charge_point_model="wire"))
         await cp.call(call16.Heartbeat())
         await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Available"))

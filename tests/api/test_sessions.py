@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -10,14 +9,13 @@ from typing import Any
 
 import msgspec
 import pytest
-import websockets
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 
 from tests.conftest import Stack
-from tests.support import eventually
+from tests.support import charge_point, eventually
 from tests.test_end_to_end import put_token
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -29,15 +27,8 @@ def at(minutes: float) -> str:
 
 @contextlib.asynccontextmanager
 async def connected(stack: Stack, station: str, protocol: str, cls: type) -> AsyncIterator[Any]:
-    async with websockets.connect(stack.url(station), subprotocols=[protocol], compression=None) as ws:
-        cp = cls(station, ws)
-        task = asyncio.create_task(cp.start())
-        try:
-            yield cp
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await task
+    async with charge_point(stack.url(station), station, protocol, cls) as (cp, _):
+        yield cp
 
 
 async def session_16(stack: Stack, station: str) -> int:
