@@ -7,7 +7,8 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from evbus import bootstrap, replay
 from evbus.clock import parse_moment, utc_now
@@ -17,6 +18,17 @@ from evbus.settings import Settings, SettingsError, load
 from projections.rebuild import RebuildError, rebuild
 from schemas import subjects
 from schemas.records import StationRecord, TokenRecord, UserRecord, encode
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T], settings: Settings) -> T:
+    """Run ``main`` on the event loop ``EVBUS_EVENT_LOOP`` names (uvloop unless told otherwise)."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("websockets.server").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command == "up":
-            asyncio.run(bootstrap.run(settings))
+            run(bootstrap.run(settings), settings)
         elif args.command in bootstrap.ROLES:
             if not settings.nats_url:
                 print(
@@ -72,17 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            asyncio.run(bootstrap.run(settings, roles=[args.command], embedded=False))
+            run(bootstrap.run(settings, roles=[args.command], embedded=False), settings)
         elif args.command == "replay":
-            return asyncio.run(_replay(settings, args))
+            return run(_replay(settings, args), settings)
         elif args.command == "projections":
-            return asyncio.run(_rebuild(settings))
+            return run(_rebuild(settings), settings)
         elif args.command == "user":
-            asyncio.run(_put_user(settings, args))
+            run(_put_user(settings, args), settings)
         elif args.command == "station":
-            asyncio.run(_put_station(settings, args))
+            run(_put_station(settings, args), settings)
         elif args.command == "token":
-            asyncio.run(_put_token(settings, args))
+            run(_put_token(settings, args), settings)
     except PortInUse as exc:
         print(f"evbus: {exc}", file=sys.stderr)
         return 1

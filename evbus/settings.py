@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 Policy = Literal["accept", "reject"]
+EventLoop = Literal["uvloop", "asyncio"]
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
@@ -38,6 +39,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_frame_bytes: int = 65536
     gateway_id: str | None = None
     log_level: str = "INFO"
+    event_loop: EventLoop = "uvloop"
 
     def with_(self, **changes: object) -> Settings:
         return msgspec.structs.replace(self, **changes)
@@ -65,6 +67,7 @@ DOCS: dict[str, str] = {
     "max_frame_bytes": "largest OCPP-J frame accepted; larger ones get a CALLERROR",
     "gateway_id": "name of this gateway instance in headers and presence (default: host-pid)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "event_loop": "`uvloop` (libuv, faster) or `asyncio` (the standard library's loop)",
 }
 
 PREFIX = "EVBUS_"
