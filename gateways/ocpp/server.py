@@ -23,7 +23,6 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -32,7 +31,7 @@ from websockets.http11 import Request, Response
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.kv import KvMirror
 from evbus.passwords import PasswordVerifier
-from evbus.publishing import StorageUnavailable, publish_until_stored
+from evbus.publishing import StorageUnavailable, Store, publish_until_stored
 from evbus.settings import Settings
 from gateways.ocpp.connection import StationConnection
 from gateways.ocpp.handshake import (
@@ -70,7 +69,7 @@ class OcppGateway:
         clock: Clock = utc_now,
     ) -> None:
         self.nc = nc
-        self.js: JetStreamContext = nc.jetstream()
+        self.store = Store(nc)
         self.settings = settings
         self.id = gateway_id or settings.gateway_id or default_gateway_id()
         self.registry = registry
@@ -85,6 +84,7 @@ class OcppGateway:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> int:
+        await self.store.start()
         limit = min(max(self.settings.max_frame_bytes * 4, 1 << 20), HARD_FRAME_LIMIT)
         self._server = await serve(
             self._serve,
@@ -114,6 +114,7 @@ class OcppGateway:
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        await self.store.stop()
 
     # --- handshake ------------------------------------------------------------------------------
 
@@ -332,7 +333,7 @@ class OcppGateway:
     # --- publishing -----------------------------------------------------------------------------
 
     async def _publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
-        await publish_until_stored(self.js, subject, body, headers, budget=PUBLISH_BUDGET_S)
+        await publish_until_stored(self.store, subject, body, headers, budget=PUBLISH_BUDGET_S)
 
     async def _publish_conn(
         self, station: str, event: ConnectionEvent, protocol: Protocol | None, msg_id: str | None

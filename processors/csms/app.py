@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.kv import KvMirror
-from evbus.publishing import publish_until_stored
+from evbus.publishing import Store, publish_until_stored
 from evbus.settings import Settings
 from processors.csms.answer import Answer, answer
 from processors.csms.context import Services
@@ -35,6 +35,8 @@ from schemas.records import TokenRecord, TransactionEvent, encode
 from schemas.streams import csms_consumer
 
 log = logging.getLogger(__name__)
+
+ORPHAN_STOP_BUDGET_S = 10.0
 
 
 class InboundFrame(msgspec.Struct):
@@ -62,8 +64,8 @@ class _Lane:
 class StreamEvents:
     """Events the handlers raise, published to the ``EVENTS`` stream."""
 
-    def __init__(self, nc: NATS, clock: Clock) -> None:
-        self._js = nc.jetstream()
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
         self._clock = clock
 
     async def orphan_stop(self, station: str, transaction_id: int | str, unique_id: str) -> None:
@@ -75,16 +77,19 @@ class StreamEvents:
             at=rfc3339(self._clock()),
         )
         headers = {subjects.H_STATION: station, subjects.H_MSG_ID: f"csms:orphan_stop:{station}:{unique_id}"}
-        await self._js.publish(subjects.transaction_event(station, "orphan_stop"), encode(body), headers=headers)
+        subject = subjects.transaction_event(station, "orphan_stop")
+        await publish_until_stored(self._store, subject, encode(body), headers, budget=ORPHAN_STOP_BUDGET_S)
 
 
 class CsmsProcessor:
     def __init__(self, nc: NATS, nats_url: str, settings: Settings, clock: Clock = utc_now) -> None:
         self.nc = nc
         self.js = nc.jetstream()
+        self.store = Store(nc)
         self.settings = settings
         self.clock = clock
-        self.broker = NatsBroker(nats_url, serializer=None, logger=None)
+        # apply_types=False: the handler takes the decoded frame as is, without FastDepends per message
+        self.broker = NatsBroker(nats_url, serializer=None, logger=None, apply_types=False)
         self._lanes: dict[str, _Lane] = {}
         self._tokens: KvMirror[TokenRecord] | None = None
         self.services: Services | None = None
@@ -103,12 +108,13 @@ class CsmsProcessor:
         subscriber(self._on_frame)
 
     async def start(self) -> None:
+        await self.store.start()
         self._tokens = await KvMirror.open(self.js, subjects.BUCKET_TOKENS, TokenRecord)
         self.services = Services(
             settings=self.settings,
             tokens=self._tokens,
             transactions=KvTransactionIds(await self.js.key_value(subjects.BUCKET_CSMS)),
-            events=StreamEvents(self.nc, self.clock),
+            events=StreamEvents(self.store, self.clock),
             clock=self.clock,
         )
         await self.broker.start()
@@ -123,6 +129,7 @@ class CsmsProcessor:
                     await lane.task
         if self._tokens:
             await self._tokens.stop()
+        await self.store.stop()
 
     # --- ordering: one lane per station ---------------------------------------------------------
 
@@ -179,4 +186,4 @@ class CsmsProcessor:
         )
         subject = subjects.ocpp_frame(station, "out", call.action)
         # no budget: the lane waits, because its station's later calls must not overtake this answer
-        await publish_until_stored(self.js, subject, reply.frame.encode(), headers, budget=None)
+        await publish_until_stored(self.store, subject, reply.frame.encode(), headers, budget=None)
