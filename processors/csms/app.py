@@ -49,6 +49,17 @@ class InboundFrame(msgspec.Struct):
     msg: Msg
 
 
+async def parse_frame(msg: Msg) -> NatsMessage:
+    """FastStream's message for a stored frame, named by its ``Nats-Msg-Id``.
+
+    FastStream's own parser gives every message without a ``correlation_id`` header a fresh
+    ``uuid4()``: 5 % of evbus's CPU under load (bench/RESULTS.md). Every frame already has an id.
+    """
+    headers = msg.headers or {}
+    msg_id = headers.get(subjects.H_MSG_ID)
+    return NatsMessage(raw_message=msg, body=msg.data, headers=headers, correlation_id=msg_id, message_id=msg_id)
+
+
 async def decode_frame(message: NatsMessage) -> InboundFrame:
     # async on purpose: FastStream runs a plain-def decoder in a worker thread (5x slower)
     raw: Msg = message.raw_message
@@ -103,6 +114,7 @@ class CsmsProcessor:
                 durable=subjects.CONSUMER_CSMS,
                 config=csms_consumer(),
                 ack_policy=AckPolicy.MANUAL,
+                parser=parse_frame,
                 decoder=decode_frame,
             )
         subscriber(self._on_frame)
