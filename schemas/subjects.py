@@ -47,6 +47,11 @@ def kv_key(value: str) -> str:
     return _escape(value, "=")
 
 
+def kv_subject(bucket: str, key: str) -> str:
+    """The subject a put of ``key`` in KV ``bucket`` is published on (how nats-py's ``kv.put`` does it)."""
+    return f"$KV.{bucket}.{key}"
+
+
 def from_kv_key(key: str) -> str:
     """Inverse of :func:`kv_key`."""
     return _unescape(key, _ESCAPED_KV)

@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.kv import KvMirror
 from evbus.passwords import PasswordVerifier
-from evbus.publishing import StorageUnavailable, Store, publish_until_stored
+from evbus.publishing import NotStored, StorageUnavailable, Store, publish_until_stored
 from evbus.settings import Settings
 from gateways.ocpp.connection import StationConnection
 from gateways.ocpp.handshake import (
@@ -50,6 +50,7 @@ from schemas.subjects import Direction
 log = logging.getLogger(__name__)
 
 PUBLISH_BUDGET_S: Final = 10.0  # after this long without an ack, the frame is refused
+PRESENCE_CHUNK: Final = 1000  # presence refreshes in flight at once
 HARD_FRAME_LIMIT: Final = 1_000_000  # NATS max_payload: frames above it cannot even be recorded
 
 
@@ -367,7 +368,7 @@ class OcppGateway:
 
     # --- presence -------------------------------------------------------------------------------
 
-    async def _put_presence(self, conn: StationConnection) -> None:
+    def _presence(self, conn: StationConnection) -> tuple[str, bytes]:
         value = Presence(
             gateway=self.id,
             connection=conn.connection_id,
@@ -375,10 +376,13 @@ class OcppGateway:
             connected_at=conn.connected_at,
             remote_address=conn.remote_address,
         )
+        return subjects.kv_subject(subjects.BUCKET_STATIONS, subjects.kv_key(conn.station)), encode(value)
+
+    async def _put_presence(self, conn: StationConnection) -> None:
         try:
-            await self.presence.put(subjects.kv_key(conn.station), encode(value))
-        except Exception:  # presence is advisory: a station stays connected without it
-            log.exception("%s: presence not written", conn.station)
+            await self.store.store(*self._presence(conn), {})
+        except NotStored as exc:  # presence is advisory: a station stays connected without it
+            log.warning("%s: presence not written: %s", conn.station, exc)
 
     async def _drop_presence(self, conn: StationConnection) -> None:
         key = subjects.kv_key(conn.station)
@@ -390,8 +394,19 @@ class OcppGateway:
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_TTL_S / 3)
-            for conn in list(self.connections.values()):
-                await self._put_presence(conn)
+            await self.refresh_presence()
+
+    async def refresh_presence(self) -> int:
+        """Rewrite every station's presence before its TTL ends, pipelined in chunks; the count not written."""
+        connections = list(self.connections.values())
+        failed = 0
+        for start in range(0, len(connections), PRESENCE_CHUNK):
+            acks = [await self.store.send(*self._presence(c), {}) for c in connections[start : start + PRESENCE_CHUNK]]
+            results = await asyncio.gather(*acks, return_exceptions=True)
+            failed += sum(isinstance(r, BaseException) for r in results)
+        if failed:
+            log.warning("presence of %d of %d stations not refreshed", failed, len(connections))
+        return failed
 
 
 def _address(ws: ServerConnection) -> str:

@@ -107,6 +107,28 @@ async def test_the_newest_common_protocol_is_chosen(
         assert ws.subprotocol == chosen
 
 
+# --- presence ----------------------------------------------------------------------------------
+
+
+async def test_presence_is_rewritten_for_every_connected_station(stack: Stack, station: str) -> None:
+    assert stack.gateway is not None
+    kv = await stack.js.key_value(subjects.BUCKET_STATIONS)
+    others = [f"{station}-{i}" for i in range(3)]
+    async with contextlib.AsyncExitStack() as sockets:
+        for name in [station, *others]:
+            await (await sockets.enter_async_context(connect(stack, name))).call("Heartbeat", {})
+        for name in [station, *others]:
+            await kv.delete(subjects.kv_key(name))  # as if their TTL had run out
+
+        assert await stack.gateway.refresh_presence() == 0
+
+        for name in [station, *others]:
+            entry = await kv.get(subjects.kv_key(name))
+            value = msgspec.json.decode(entry.value or b"", type=Presence)
+            assert value.connection == stack.gateway.connections[name].connection_id
+            assert value.gateway == stack.gateway.id
+
+
 # --- duplicate connections ---------------------------------------------------------------------
 
 
