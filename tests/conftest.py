@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -18,6 +19,11 @@ from evbus.embedded_nats import embedded_nats
 from evbus.settings import Settings
 from gateways.ocpp.server import OcppGateway
 from processors.csms.app import CsmsProcessor
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Tests run on uvloop, the loop every evbus command runs on (EVBUS_EVENT_LOOP's default)."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(scope="session")
