@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     station.add_argument("--no-password", action="store_true", help="register without a password")
     station.add_argument("--description", default="")
 
+    _add_sim(commands)
+
     token = commands.add_parser("token", help="add or change an idTag in the token store")
     token.add_argument("id_tag")
     token.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired", "Invalid"])
@@ -95,12 +97,108 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(_put_station(settings, args), settings)
         elif args.command == "token":
             run(_put_token(settings, args), settings)
+        elif args.command == "sim":
+            return run(_sim(args), settings)
     except PortInUse as exc:
         print(f"evbus: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _add_sim(commands: Any) -> None:
+    from evbus.sim.config import MODES
+
+    sim = commands.add_parser(
+        "sim",
+        help="simulated charge points: demo sessions, round-trip load, idle connections",
+        description="Simulated charge points against an OCPP server. Station ids are {prefix}{n:05d}; each "
+        "connects to {url}/{id}, boots, reports its 2 connectors, heartbeats, answers every CSMS call "
+        "and reconnects with backoff. Progress goes to stderr; a report follows at the end.",
+    )
+    sim.add_argument("--url", required=True, help="OCPP endpoint without the station id, e.g. ws://127.0.0.1:9000/ocpp")
+    sim.add_argument("--stations", type=int, default=1, metavar="N", help="number of stations (default 1)")
+    sim.add_argument(
+        "--protocol", default="ocpp1.6", choices=["ocpp1.6", "ocpp2.0.1", "ocpp2.1"], help="(default ocpp1.6)"
+    )
+    sim.add_argument(
+        "--duration", type=float, default=0.0, metavar="S", help="seconds to run (default 0: until Ctrl-C)"
+    )
+    sim.add_argument(
+        "--mode",
+        choices=MODES,
+        default="session",
+        help="session: charging sessions with meter values (default); roundtrip: sequential Heartbeat/"
+        "StatusNotification/MeterValues CALLs for benchmarks; idle: boot, statuses and heartbeats only",
+    )
+    sim.add_argument(
+        "--rate",
+        type=float,
+        metavar="R",
+        help="session: meter-value messages per second per charging station, which also paces the sessions "
+        "(default 0.2); roundtrip: total round trips per second over all stations (default 0: as fast as possible)",
+    )
+    sim.add_argument("--prefix", default="SIM-", help="station id prefix (default SIM-)")
+    sim.add_argument("--password", metavar="PW", help="Basic auth password of every station (user = station id)")
+    sim.add_argument(
+        "--connect-rate",
+        type=float,
+        metavar="C",
+        help="max new connections per second (default: unlimited, 100 handshakes in flight; 0: all at once)",
+    )
+    sim.add_argument("--seed", type=int, default=1, metavar="N", help="seed of the simulated behaviour (default 1)")
+    sim.add_argument("--json", action="store_true", help="print the report as one JSON object (last stdout line)")
+
+
+async def _sim(args: argparse.Namespace) -> int:
+    import signal
+
+    from evbus.sim import SimConfig, Simulator
+    from evbus.sim.progress import format_report, show_progress
+
+    try:
+        config = SimConfig(
+            url=args.url,
+            stations=args.stations,
+            protocol=args.protocol,
+            duration=args.duration,
+            mode=args.mode,
+            rate=args.rate,
+            prefix=args.prefix,
+            password=args.password,
+            connect_rate=args.connect_rate,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"evbus sim: {exc}", file=sys.stderr)
+        return 2
+    sim = Simulator(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    interrupts = 0
+
+    def interrupt() -> None:  # first Ctrl-C: stop gracefully and report; second: stop now
+        nonlocal interrupts
+        interrupts += 1
+        stop.set()
+        if interrupts > 1 and main_task is not None:
+            main_task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    progress = asyncio.create_task(show_progress(sim, sys.stderr))
+    try:
+        report = await sim.run(stop)
+    finally:
+        progress.cancel()
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    print(format_report(report, sim.stats.handshake_causes), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(report.json(), flush=True)
+    return 0 if report.connected else 1
 
 
 async def _put_station(settings: Settings, args: argparse.Namespace) -> None:
