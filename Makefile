@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-fast lint bench lock clean
+.PHONY: help install up demo test test-fast lint bench lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,9 @@ install: $(STAMP) ## create .venv and install the locked dependencies (quick whe
 
 up: install ## run the whole stack (embedded nats-server unless EVBUS_NATS_URL is set)
 	$(BIN)/evbus up
+
+demo: install ## the whole stack plus 10 simulated stations charging (evbus demo; same settings as up)
+	$(BIN)/evbus demo
 
 test: install ## run the whole test suite against real nats-server processes
 	$(BIN)/python -m pytest

@@ -154,6 +154,7 @@ def create_app(services: Services) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
         ),
         debug=False,
+        logging_config=None,  # evbus configures logging once (cli.py); Litestar's would replace its format
     )
     app.state.services = services
     return app

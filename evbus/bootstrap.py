@@ -125,27 +125,36 @@ async def api(b: Bus, settings: Settings) -> AsyncIterator[Api]:
         yield Api(services, port, generated)
 
 
-async def run(settings: Settings, roles: Collection[str] = ROLES, *, embedded: bool = True) -> None:
-    """Run ``roles`` until SIGINT/SIGTERM."""
+@dataclass(frozen=True, slots=True)
+class Running:
+    """What :func:`stack` started: the bus, and the gateway's and API's ports where they run."""
+
+    bus: Bus
+    ocpp_url: str | None
+    api_url: str | None
+
+
+@contextlib.asynccontextmanager
+async def stack(settings: Settings, roles: Collection[str] = ROLES, *, embedded: bool = True) -> AsyncIterator[Running]:
+    """Start ``roles`` on one bus and say where they listen; stop them on exit."""
     if "gateway" in roles and settings.ocpp_port != 0:
         ensure_port_free(settings.ocpp_host, settings.ocpp_port, "OCPP websocket listener", "EVBUS_OCPP_PORT")
     if "api" in roles and settings.api_port != 0:
         ensure_port_free(settings.api_host, settings.api_port, "REST API", "EVBUS_API_PORT")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        b = await stack.enter_async_context(bus(settings, embedded=embedded))
+    async with contextlib.AsyncExitStack() as exits:
+        b = await exits.enter_async_context(bus(settings, embedded=embedded))
+        ocpp_url = api_url = None
         if "processors" in roles:
-            await stack.enter_async_context(processors(b, settings))
+            await exits.enter_async_context(processors(b, settings))
         if "gateway" in roles:
-            gw = await stack.enter_async_context(gateway(b, settings))
+            gw = await exits.enter_async_context(gateway(b, settings))
             host = "127.0.0.1" if settings.ocpp_host in ("0.0.0.0", "") else settings.ocpp_host
-            print(f"evbus is up: connect charge points to ws://{host}:{gw.port}/ocpp/<stationId>", flush=True)
+            ocpp_url = f"ws://{host}:{gw.port}/ocpp"
+            print(f"evbus is up: connect charge points to {ocpp_url}/<stationId>", flush=True)
         if "api" in roles:
-            served = await stack.enter_async_context(api(b, settings))
-            print(f"API and OpenAPI viewer: http://{settings.api_host}:{served.port}/schema", flush=True)
+            served = await exits.enter_async_context(api(b, settings))
+            api_url = f"http://{settings.api_host}:{served.port}"
+            print(f"API and OpenAPI viewer: {api_url}/schema", flush=True)
             if served.generated_token:
                 print(
                     f"API admin token (shown once, stored hashed in {settings.data_dir}): {served.generated_token}",
@@ -154,5 +163,21 @@ async def run(settings: Settings, roles: Collection[str] = ROLES, *, embedded: b
             elif settings.api_open:
                 print("API is OPEN: EVBUS_API_OPEN=true, no token needed", flush=True)
         print(f"NATS: {b.url} (streams OCPP, EVENTS, TELEMETRY). Ctrl-C stops.", flush=True)
+        yield Running(b, ocpp_url, api_url)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run(settings: Settings, roles: Collection[str] = ROLES, *, embedded: bool = True) -> None:
+    """Run ``roles`` until SIGINT/SIGTERM."""
+    stop = stop_on_signals()
+    async with stack(settings, roles, embedded=embedded):
         await stop.wait()
         log.info("stopping")

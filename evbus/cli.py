@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import sys
@@ -61,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _add_sim(commands)
 
+    demo = commands.add_parser(
+        "demo", help="the whole stack plus simulated stations charging (1.6 and 2.0.1; every idTag accepted)"
+    )
+    demo.add_argument("--stations", type=int, default=10, metavar="N", help="simulated stations (default 10)")
+    demo.add_argument(
+        "--rate", type=float, default=0.5, metavar="R", help="meter values/s per charging station (default 0.5)"
+    )
+
     token = commands.add_parser("token", help="add or change an idTag in the token store")
     token.add_argument("id_tag")
     token.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired", "Invalid"])
@@ -99,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(_put_token(settings, args), settings)
         elif args.command == "sim":
             return run(_sim(args), settings)
+        elif args.command == "demo":
+            run(_demo(settings, args), settings)
     except PortInUse as exc:
         print(f"evbus: {exc}", file=sys.stderr)
         return 1
@@ -199,6 +210,32 @@ async def _sim(args: argparse.Namespace) -> int:
     if args.json:
         print(report.json(), flush=True)
     return 0 if report.connected else 1
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    from evbus.sim import simulate
+
+    stop = bootstrap.stop_on_signals()
+    settings = settings.with_(unknown_tokens="accept")  # the simulated cards are not in the token store
+    async with bootstrap.stack(settings) as running, contextlib.AsyncExitStack() as simulators:
+        assert running.ocpp_url is not None
+        v16 = (args.stations + 1) // 2
+        for protocol, count, first in (("ocpp1.6", v16, 1), ("ocpp2.0.1", args.stations - v16, v16 + 1)):
+            if count:
+                options = {
+                    "stations": count,
+                    "protocol": protocol,
+                    "first": first,
+                    "prefix": "DEMO-",
+                    "rate": args.rate,
+                }
+                await simulators.enter_async_context(simulate(url=running.ocpp_url, **options))
+        print(
+            f"demo: {args.stations} simulated stations DEMO-00001.. are charging (EVBUS_UNKNOWN_TOKENS=accept "
+            f"for this run); watch {running.api_url}/api/connections and /api/transactions",
+            flush=True,
+        )
+        await stop.wait()
 
 
 async def _put_station(settings: Settings, args: argparse.Namespace) -> None:

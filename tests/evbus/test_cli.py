@@ -13,9 +13,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from ocpp.v16 import ChargePoint, call
+
+from tests.support import eventually
 
 EVBUS = [sys.executable, "-m", "evbus.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +82,33 @@ async def test_evbus_up_serves_a_charge_point_and_stops_cleanly(tmp_path: Path) 
     assert "mqtt" in config
     server_pids = subprocess.run(["pgrep", "-f", str(tmp_path / "data")], capture_output=True, text=True).stdout
     assert server_pids.strip() == ""  # the embedded nats-server stopped with evbus
+
+
+async def test_evbus_demo_runs_the_stack_with_simulated_stations_charging(tmp_path: Path) -> None:
+    extra = {"EVBUS_API_PORT": "0", "EVBUS_API_TOKEN": "demo-token"}
+    process = await asyncio.create_subprocess_exec(
+        *EVBUS, "demo", "--stations", "2", "--rate", "5", env=env(tmp_path, **extra), cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        api = (await read_line_matching(process.stdout, r"(http://127\.0\.0\.1:\d+)/schema")).group(1)
+        await read_line_matching(process.stdout, r"demo: 2 simulated stations")
+        headers = {"Authorization": "Bearer demo-token"}
+        async with httpx.AsyncClient(base_url=api, headers=headers, timeout=10) as http:
+
+            async def charging() -> list[dict[str, object]]:
+                rows = (await http.get("/api/transactions")).json()
+                return rows if {row["protocol"] for row in rows} == {"ocpp1.6", "ocpp2.0.1"} else []
+
+            rows = await eventually(charging, timeout=60, interval=0.25)
+        assert {row["identity"] for row in rows} <= {"DEMO-00001", "DEMO-00002"}
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 @pytest.mark.parametrize(
