@@ -35,9 +35,8 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: install ## projection ingest rate and dashboard query latency at 1 M messages (see bench/RESULTS.md)
-	$(BIN)/python -m bench.projection_ingest
-	$(BIN)/python -m bench.queries
+bench: install ## every benchmark, one after the other (~25 min); tables in bench/out/latest.md
+	$(BIN)/python -m bench
 
 lock: ## re-resolve pyproject.toml into requirements.lock (needs uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
