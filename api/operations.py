@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -193,12 +192,7 @@ async def replay(
     if not await svc.projection.read(lambda cur: queries.station_exists(cur, identity)):
         raise NotFoundException(f"unknown station {identity!r}")
     start = since or svc.now() - timedelta(hours=24)
-
-    async def lines() -> AsyncIterator[bytes]:
-        async for frame in replaying.frames(svc.js, identity, start, until):
-            yield replaying.encode_line(frame) + b"\n"
-
-    return Stream(lines(), media_type="application/x-ndjson")
+    return Stream(replaying.ndjson(svc.nc, identity, start, until), media_type="application/x-ndjson")
 
 
 ROUTES = [

@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "roundtrip": ["-m", "bench.roundtrip", "--stations", "50", "--duration", "20"],
     "connections": ["-m", "bench.connections"],
     "replay_rebuild": ["-m", "bench.replay_rebuild"],
+    "projection_live": ["-m", "bench.projection_live"],
     "projection_ingest": ["-m", "bench.projection_ingest"],
     "queries": ["-m", "bench.queries"],
 }

@@ -279,12 +279,13 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
     colour = args.format == "pretty" and sys.stdout.isatty()
     count = 0
     async with bootstrap.bus(settings, embedded=False) as b:
-        async for frame in replay.frames(b.nc.jetstream(), args.station_id, since, until):
+        if args.format == "ndjson":  # the API's bytes: whole socket buffers of frames at a time
+            async for chunk in replay.ndjson(b.nc, args.station_id, since, until):
+                sys.stdout.buffer.write(chunk)
+            return 0
+        async for frame in replay.frames(b.nc, args.station_id, since, until):
             count += 1
-            if args.format == "ndjson":
-                sys.stdout.buffer.write(replay.encode_line(frame) + b"\n")
-            else:
-                print(replay.pretty(frame, colour=colour))
+            print(replay.pretty(frame, colour=colour))
     if args.format == "pretty":
         print(f"{count} frames of {args.station_id!r}", file=sys.stderr)
     return 0

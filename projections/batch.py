@@ -7,6 +7,7 @@ Everything else happens set-wise in SQL (:mod:`projections.fold`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -66,6 +67,20 @@ EVENT_COLUMNS: Final = (
 )
 
 
+_EMPTY: Final[dict[str, str]] = {}
+_RECEIVED_AT, _STATION, _TYPE, _ACTION, _ID, _PROTOCOL, _CONNECTION, _ERROR, _GATEWAY = (
+    subjects.H_RECEIVED_AT,
+    subjects.H_STATION,
+    subjects.H_TYPE,
+    subjects.H_ACTION,
+    subjects.H_ID,
+    subjects.H_PROTOCOL,
+    subjects.H_CONNECTION,
+    subjects.H_ERROR,
+    subjects.H_GATEWAY,
+)
+
+
 def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
     return {name: [] for name in names}
 
@@ -80,54 +95,59 @@ class Batch:
     last_ocpp: int = 0
     last_events: int = 0
     size: int = 0
+    _frame_columns: tuple[Callable[[Any], None], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._frame_columns = tuple(column.append for column in self.frames.values())
 
     def add_ocpp(self, seq: int, stream_ns: int, subject: str, headers: dict[str, str] | None, data: bytes) -> None:
         """One message of the OCPP stream: a frame or a connection event."""
         self.last_ocpp = seq
         self.size += 1
-        headers = headers or {}
         parts = subject.split(".")
         if len(parts) < 4:
             return
-        ts = headers.get(subjects.H_RECEIVED_AT)
+        get = (headers or _EMPTY).get
+        ts = get(_RECEIVED_AT)
         stream_us = stream_ns // 1000
-        station = headers.get(subjects.H_STATION) or subjects.untoken(parts[1])
-        if parts[2] == "conn":
-            self._add_conn(seq, stream_us, ts, station, subjects.untoken(parts[3]), headers, data)
+        station = get(_STATION) or subjects.untoken(parts[1])
+        where = parts[2]
+        if where == "conn":
+            self._add_conn(seq, stream_us, ts, station, subjects.untoken(parts[3]), headers or _EMPTY, data)
             return
-        kind = headers.get(subjects.H_TYPE, "")
-        payload: bytes | None = None
+        kind = get(_TYPE, "")
+        payload: str | None = None
         error_code = error_description = None
         if kind == "INVALID" or parts[3] == subjects.INVALID:
-            kind = "INVALID" if parts[2] == "in" else kind or "CALLERROR"
+            kind = "INVALID" if where == "in" else kind or "CALLERROR"
         if kind == "INVALID":
-            payload = _encode(data.decode("utf-8", "replace"))
-            error_description = headers.get(subjects.H_ERROR)
+            payload = _encode(data.decode("utf-8", "replace")).decode()
+            error_description = get(_ERROR)
         else:
             try:
                 elements = _frame.decode(data)
                 at = _PAYLOAD_AT.get(kind)
                 if at is not None and len(elements) > at:
-                    payload = bytes(elements[at])
+                    payload = bytes(elements[at]).decode()
                 if kind in _ERRORS and len(elements) > 3:
                     error_code = _as_text(elements[2])
                     error_description = _as_text(elements[3])
-            except msgspec.DecodeError:
-                payload = _encode(data.decode("utf-8", "replace"))
-        f = self.frames
-        f["seq"].append(seq)
-        f["stream_us"].append(stream_us)
-        f["ts"].append(ts)
-        f["station"].append(station)
-        f["direction"].append("IN" if parts[2] == "in" else "OUT")
-        f["type"].append(kind)
-        f["action"].append(headers.get(subjects.H_ACTION) or None)
-        f["unique_id"].append(headers.get(subjects.H_ID) or None)
-        f["protocol"].append(headers.get(subjects.H_PROTOCOL) or None)
-        f["connection"].append(headers.get(subjects.H_CONNECTION) or None)
-        f["payload"].append(payload.decode() if payload is not None else None)
-        f["error_code"].append(error_code)
-        f["error_description"].append(error_description)
+            except (msgspec.DecodeError, UnicodeDecodeError):  # not JSON, or not UTF-8 inside
+                payload = _encode(data.decode("utf-8", "replace")).decode()
+        c = self._frame_columns  # in the order of FRAME_COLUMNS
+        c[0](seq)
+        c[1](stream_us)
+        c[2](ts)
+        c[3](station)
+        c[4]("IN" if where == "in" else "OUT")
+        c[5](kind)
+        c[6](get(_ACTION) or None)
+        c[7](get(_ID) or None)
+        c[8](get(_PROTOCOL) or None)
+        c[9](get(_CONNECTION) or None)
+        c[10](payload)
+        c[11](error_code)
+        c[12](error_description)
 
     def _add_conn(
         self, seq: int, stream_us: int, ts: str | None, station: str, event: str, headers: dict[str, str], data: bytes
@@ -144,8 +164,8 @@ class Batch:
         c["event"].append(event)
         c["connection"].append(_str(body.get("connection")))
         c["remote_address"].append(_str(body.get("remoteAddress")))
-        c["protocol"].append(_str(body.get("protocol")) or headers.get(subjects.H_PROTOCOL))
-        c["gateway"].append(headers.get(subjects.H_GATEWAY))
+        c["protocol"].append(_str(body.get("protocol")) or headers.get(_PROTOCOL))
+        c["gateway"].append(headers.get(_GATEWAY))
         code = body.get("closeCode")
         c["close_code"].append(code if isinstance(code, int) else None)
         c["reason"].append(_str(body.get("reason")))
@@ -162,7 +182,7 @@ class Batch:
         except msgspec.DecodeError:
             body = {"raw": data.decode("utf-8", "replace")}
         kind = parts[1]
-        station = (headers or {}).get(subjects.H_STATION) or _str(body.get("station"))
+        station = (headers or _EMPTY).get(_STATION) or _str(body.get("station"))
         if kind == "security":
             name = subjects.untoken(parts[2])
         else:  # events.{kind}.{station}.{name}

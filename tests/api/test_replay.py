@@ -5,10 +5,12 @@ closed connections."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -17,7 +19,9 @@ from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 
 from evbus import cli
-from schemas import subjects
+from evbus import replay as replaying
+from evbus.clock import rfc3339
+from schemas import streams, subjects
 from tests.api.test_sessions import connected
 from tests.conftest import Stack, running, stack_settings
 from tests.support import WireRecorder, charge_point, eventually, stored_frames
@@ -146,6 +150,101 @@ async def test_since_and_until_narrow_the_window(recorded: Recorded) -> None:
     assert await replay_lines(stack, identity=station, since="2999-01-01T00:00:00Z") == []  # past int64 ns
     assert await replay_lines(stack, identity=station, until="2100-01-01T00:00:00Z") == lines
     assert await replay_lines(stack, identity=station, since="2000-01-01T00:00:00Z") == lines
+
+
+# --- odd messages: what nats-py would have made of them, byte for byte -----------------------
+
+
+async def publish_raw(stack: Stack, subject: str, block: bytes, payload: bytes) -> None:
+    """An HPUB straight on the wire, so the header block is exactly ``block`` (nats-py writes only
+    the plain ``Name: value`` form)."""
+    url = stack.nc.connected_url
+    assert url is not None
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    await reader.readline()  # INFO
+    body = block + payload
+    writer.write(b'CONNECT {"verbose":false,"headers":true}\r\n')
+    writer.write(f"HPUB {subject} {len(block)} {len(body)}\r\n".encode() + body + b"\r\nPING\r\n")
+    await writer.drain()
+    while not (await reader.readline()).startswith(b"PONG"):
+        pass
+    writer.close()
+
+
+def old_line(msg: Any) -> bytes:
+    """A record as replay built it from nats-py's message (the implementation before raw reads)."""
+    seq, stream_ns, _ = streams.delivery(msg.reply)
+    time = rfc3339(datetime.fromtimestamp(stream_ns / 1e9, UTC))
+    try:
+        frame = replaying.Frame(
+            seq=seq, time=time, subject=msg.subject, headers=msg.headers or {}, data=msg.data.decode()
+        )
+    except UnicodeDecodeError:
+        b64 = base64.b64encode(msg.data).decode()
+        frame = replaying.Frame(seq=seq, time=time, subject=msg.subject, headers=msg.headers or {}, data_base64=b64)
+    return replaying.encode_line(frame) + b"\n"
+
+
+async def test_odd_messages_replay_as_nats_py_read_them(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    stack = recorded.stack
+    station = f"CP-{uuid.uuid4().hex[:10]}"
+    heartbeat = subjects.ocpp_frame(station, "in", "Heartbeat")
+    await stack.js.publish(heartbeat, b'[2,"1","Heartbeat",{}]', headers={subjects.H_STATION: station})
+    await stack.js.publish(heartbeat, b'[2,"2","Heartbeat",{}]')  # no headers at all
+    await stack.js.publish(heartbeat, b"\xff\xfe not UTF-8", headers={"Quote": 'say "hi" \\ \u00fc'})
+    await publish_raw(stack, heartbeat, b"NATS/1.0\r\n Spaced :  v  \r\nA: 1\r\nA: 2\r\nBad Key: x\r\n\r\n", b"[]")
+    await publish_raw(stack, heartbeat, b"NATS/1.0\r\nLone: a\nb\r\nBroken: \xff\r\n\r\n", b'"\x01\x1f"')
+    await publish_raw(stack, heartbeat, b"NATS/1.0\r\n\r\n", b"")
+
+    expected = b"".join(old_line(m) for m in await stored_frames(stack.js, station))
+    assert expected.count(b"\n") == 6
+    assert b"".join([chunk async for chunk in replaying.ndjson(stack.nc, station)]) == expected
+    assert b"".join([replaying.encode_line(f) + b"\n" async for f in replaying.frames(stack.nc, station)]) == expected
+
+    await stack.projected()
+    async with stack.http() as api:
+        assert (await api.get("/api/replay", params={"identity": station})).content == expected
+    assert await run_cli(monkeypatch, stack, "replay", station, "--format", "ndjson") == 0
+    assert capsysbinary.readouterr().out == expected
+
+
+async def test_a_client_that_goes_away_leaves_no_consumer_behind(recorded: Recorded) -> None:
+    stack = recorded.stack
+    station = f"CP-{uuid.uuid4().hex[:10]}"
+    subject = subjects.ocpp_frame(station, "in", "Heartbeat")
+    body = b'[2,"1","Heartbeat",{}]' + b" " * 2000
+    acks = [await stack.js.publish_async(subject, body, headers={subjects.H_STATION: station}) for _ in range(3000)]
+    await asyncio.gather(*acks)
+    await stack.projected()
+
+    async def replay_consumers() -> list[str]:
+        infos = await stack.js.consumers_info(subjects.STREAM_OCPP)
+        return [c.name for c in infos if c.config.filter_subject == subjects.ocpp_station(station)]
+
+    async with stack.http() as api, api.stream("GET", "/api/replay", params={"identity": station}) as response:
+        async for _ in response.aiter_raw():
+            assert await replay_consumers() != []
+            break  # and hang up with most of the 6 MB still to come
+
+    async def gone() -> bool:
+        return await replay_consumers() == []
+
+    await eventually(gone, timeout=10)
+
+
+def test_stream_times_are_formatted_as_before() -> None:
+    rng = random.Random(7)
+    now_ns = 1_795_257_717_882_823_694
+    values = [now_ns + rng.randint(0, 10**15) for _ in range(20_000)]
+    values += [
+        s * 10**9 + f
+        for s in range(now_ns // 10**9, now_ns // 10**9 + 20)
+        for f in (0, 499, 500, 501, 999_999_499, 999_999_500, 999_999_999)
+    ]
+    for ns in values:
+        assert replaying.stream_time(ns) == rfc3339(datetime.fromtimestamp(ns / 1e9, UTC)), ns
 
 
 # --- evbus replay -----------------------------------------------------------------------------
