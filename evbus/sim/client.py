@@ -40,6 +40,17 @@ class Disconnected(CallFailed):
     pass
 
 
+class CallLog:
+    """The unique ids of a station's CALLs: written to its socket, and answered (CALLRESULT or
+    CALLERROR). Kept only when asked for (``SimConfig.record_calls``): it grows with the run."""
+
+    __slots__ = ("answered", "sent")
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.answered: list[str] = []
+
+
 class Alarm:
     """Sleeps that :meth:`ring` ends early: stopping, a rescheduled heartbeat, a remote start."""
 
@@ -87,6 +98,7 @@ class Client:
         self._waiting_id: str | None = None
         self._waiting: asyncio.Future[list[Any]] | None = None
         self._ws: ClientConnection | None = None
+        self.call_log: CallLog | None = None
 
     async def on_call(self, ws: ClientConnection, text: str | bytes) -> None:
         raise NotImplementedError
@@ -130,8 +142,11 @@ class Client:
         self._waiting_id, self._waiting = unique_id, waiter
         timer = loop.call_later(self._call_timeout, _expire, waiter)
         started = time.perf_counter()
+        calls = self.call_log
         try:
             await ws.send(frame)
+            if calls is not None:
+                calls.sent.append(unique_id)
             answer = await waiter
         except CallTimeout:
             self.stats.timeouts += 1
@@ -141,6 +156,8 @@ class Client:
         finally:
             timer.cancel()
             self._waiting_id = self._waiting = None
+        if calls is not None:
+            calls.answered.append(unique_id)
         if measured:
             self.stats.answered(time.perf_counter() - started)
         if answer[0] != ocpp_j.MessageType.CALLRESULT:

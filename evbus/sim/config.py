@@ -36,6 +36,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     backoff_max: float = 60.0
     reboot_delay: float = 1.0  # seconds a station "reboots" after a Reset
     grace: float = 10.0  # seconds to finish in-flight calls and transactions when stopping
+    record_calls: bool = False  # keep every CALL's unique id, sent and answered (Simulator.call_log)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:

@@ -74,6 +74,14 @@ class Simulator:
     def station(self, station_id: str) -> Station:
         return self._by_id[station_id]
 
+    def call_log(self) -> dict[str, dict[str, list[str]]]:
+        """Per station, the unique ids of its CALLs ``sent`` and ``answered`` (``record_calls`` runs only)."""
+        return {
+            s.id: {"sent": list(s.call_log.sent), "answered": list(s.call_log.answered)}
+            for s in self.stations
+            if s.call_log is not None
+        }
+
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self._started if self._started else 0.0

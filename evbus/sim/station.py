@@ -20,7 +20,7 @@ from websockets.typing import Subprotocol
 
 from evbus.sim.answer import answer
 from evbus.sim.charging import Charge
-from evbus.sim.client import Alarm, CallFailed, CallTimeout, Client, Refused
+from evbus.sim.client import Alarm, CallFailed, CallLog, CallTimeout, Client, Refused
 from evbus.sim.device import Connector, Device, Transaction
 from evbus.sim.effects import (
     Effect,
@@ -63,6 +63,7 @@ class Station(Client):
         self.device = Device(self.protocol, self.id, f"SIM{number:07d}", [float(r) for r in registers])
         self.device.set_meter_period(sim.meter_period)
         self.messages = messages_for(self.device)
+        self.call_log = CallLog() if config.record_calls else None
         self._headers: dict[str, str] = {}
         if config.password is not None:
             token = base64.b64encode(f"{self.id}:{config.password}".encode()).decode()

@@ -44,9 +44,11 @@ class StationConnection:
     call_timeout: float
     connected_at: str
     frames: int = 0
+    presence_revision: int = 0  # of the presence entry this socket wrote last; 0 = none written
     awaiting: OrderedDict[str, float] = field(default_factory=OrderedDict)
     pending: PendingCall | None = None
-    calls: asyncio.Queue[tuple[str, str, str]] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_CALLS))
+    # made with the first CALL of ours: most stations never get one, and a Queue is ~3 KB
+    calls: asyncio.Queue[tuple[str, str, str]] | None = None
     sender: asyncio.Task[None] | None = None
 
     def next_msg_id(self, gateway: str) -> str:
@@ -72,6 +74,8 @@ class StationConnection:
     # --- our CALLs, one in flight ---------------------------------------------------------------
 
     def queue_call(self, unique_id: str, action: str, frame: str) -> bool:
+        if self.calls is None:
+            self.calls = asyncio.Queue(MAX_QUEUED_CALLS)
         try:
             self.calls.put_nowait((unique_id, action, frame))
         except asyncio.QueueFull:
@@ -91,6 +95,7 @@ class StationConnection:
         return pending
 
     async def _send_calls(self) -> None:
+        assert self.calls is not None
         while True:
             unique_id, action, frame = await self.calls.get()
             call = PendingCall(unique_id, action)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -19,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Final
 
-import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.kv import KeyValue
+from nats.js.api import Header
+from nats.js.kv import KV_DEL, KV_OP, KeyValue
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -34,6 +35,7 @@ from evbus.passwords import PasswordVerifier
 from evbus.publishing import NotStored, StorageUnavailable, Store, publish_until_stored
 from evbus.settings import Settings
 from gateways.ocpp.connection import StationConnection
+from gateways.ocpp.connection_log import ConnectionLog
 from gateways.ocpp.handshake import (
     Refusal,
     basic_credentials,
@@ -52,6 +54,10 @@ log = logging.getLogger(__name__)
 PUBLISH_BUDGET_S: Final = 10.0  # after this long without an ack, the frame is refused
 PRESENCE_CHUNK: Final = 1000  # presence refreshes in flight at once
 HARD_FRAME_LIMIT: Final = 1_000_000  # NATS max_payload: frames above it cannot even be recorded
+# Connections the kernel holds for us until we accept them; it caps this at net.core.somaxconn (4096
+# by default since Linux 5.4). asyncio's default of 100 overflows when thousands of stations
+# reconnect at once: the kernel then drops their handshakes and they retry only after 1, 3, 7 … s.
+LISTEN_BACKLOG: Final = 65535
 
 
 def default_gateway_id() -> str:
@@ -74,10 +80,14 @@ class OcppGateway:
         self.settings = settings
         self.id = gateway_id or settings.gateway_id or default_gateway_id()
         self.registry = registry
-        self.presence = presence
+        self.presence = presence  # the KV bucket; writes and deletes go through self.store (one ack subscription)
         self.clock = clock
         self.verifier = PasswordVerifier()
         self.connections: dict[str, StationConnection] = {}
+        self.connection_log = ConnectionLog(log)
+        # connection ids: random per gateway process, counted per socket (no OS entropy per connection)
+        self._connection_prefix = secrets.token_hex(6)
+        self._connection_numbers = itertools.count(1)
         self._server: Server | None = None
         self._refresher: asyncio.Task[None] | None = None
         self.port: int = 0
@@ -93,6 +103,7 @@ class OcppGateway:
             self.settings.ocpp_port,
             subprotocols=list(PROTOCOLS),  # type: ignore[arg-type]
             process_request=self._process_request,
+            backlog=LISTEN_BACKLOG,
             max_size=limit,
             compression=None,
             ping_interval=30,
@@ -154,13 +165,18 @@ class OcppGateway:
 
     async def _serve(self, ws: ServerConnection) -> None:
         station = station_id_from_path(ws.request.path if ws.request else "")
+        # the handshake's headers (~20 GC-tracked objects, ~3 KB) are not needed again; websockets
+        # reads neither after the handshake (its `request` itself must stay: it marks the handshake done)
+        ws.response = None
+        if ws.request is not None:
+            ws.request.headers.clear()
         protocol = ws.subprotocol
         if isinstance(station, Refusal) or protocol not in PROTOCOLS:
             await ws.close(1002, "handshake")  # unreachable: _process_request refused these
             return
         conn = StationConnection(
             station=station,
-            connection_id=secrets.token_hex(6),
+            connection_id=f"{self._connection_prefix}-{next(self._connection_numbers):x}",
             protocol=protocol,  # type: ignore[arg-type]
             remote_address=_address(ws),
             socket=ws,
@@ -175,19 +191,7 @@ class OcppGateway:
             if previous is not None:
                 await self._replace(previous)
             subscription = await self.nc.subscribe(subjects.ocpp_station_out(station), cb=self._outbound(conn))
-            await self._publish_conn(
-                station,
-                ConnectionEvent(
-                    event="connected",
-                    remote_address=conn.remote_address,
-                    protocol=conn.protocol,
-                    connection=conn.connection_id,
-                ),
-                protocol=conn.protocol,
-                msg_id=conn.next_msg_id(self.id),
-            )
-            await self._put_presence(conn)
-            log.info("%s connected (%s) from %s", station, conn.protocol, conn.remote_address)
+            await self._announce(conn)
             async for data in ws:
                 await self._inbound(conn, data)
         except ConnectionClosed:
@@ -201,15 +205,40 @@ class OcppGateway:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
             await conn.close()
-            if self.connections.get(station) is conn:
-                del self.connections[station]
-                await self._drop_presence(conn)
             code = ws.close_code if ws.close_code is not None else close_code
-            reason = ws.close_reason or close_reason
-            log.info("%s disconnected (%s %s) after %d frames", station, code, reason or "-", conn.frames)
+            await self._part(conn, code, ws.close_reason or close_reason)
+
+    async def _announce(self, conn: StationConnection) -> None:
+        """Store the ``connected`` event and write presence, both in flight at once."""
+        presence = await self._send_presence(conn)
+        try:
+            await self._publish_conn(
+                conn.station,
+                ConnectionEvent(
+                    event="connected",
+                    remote_address=conn.remote_address,
+                    protocol=conn.protocol,
+                    connection=conn.connection_id,
+                ),
+                protocol=conn.protocol,
+                msg_id=conn.next_msg_id(self.id),
+            )
+        finally:
+            await self._presence_written(conn, presence)
+        self.connection_log.connected(conn.station, conn.protocol, conn.remote_address)
+
+    async def _part(self, conn: StationConnection, code: int, reason: str) -> None:
+        """The socket closed: delete presence (if this socket still holds the station) and store the
+        ``disconnected`` event, both in flight at once."""
+        dropped = None
+        if self.connections.get(conn.station) is conn:
+            del self.connections[conn.station]
+            dropped = await self._drop_presence(conn)
+        self.connection_log.disconnected(conn.station, code, reason, conn.frames)
+        try:
             with contextlib.suppress(Exception):
                 await self._publish_conn(
-                    station,
+                    conn.station,
                     ConnectionEvent(
                         event="disconnected",
                         remote_address=conn.remote_address,
@@ -221,6 +250,10 @@ class OcppGateway:
                     protocol=conn.protocol,
                     msg_id=conn.next_msg_id(self.id),
                 )
+        finally:
+            if dropped is not None:
+                with contextlib.suppress(NotStored):  # someone wrote the entry since: it is theirs now
+                    await dropped
 
     async def _replace(self, previous: StationConnection) -> None:
         await self._publish_conn(
@@ -378,32 +411,64 @@ class OcppGateway:
         )
         return subjects.kv_subject(subjects.BUCKET_STATIONS, subjects.kv_key(conn.station)), encode(value)
 
-    async def _put_presence(self, conn: StationConnection) -> None:
+    async def _send_presence(self, conn: StationConnection) -> asyncio.Future[int] | None:
+        """Write the station's presence; the ack to await with :meth:`_presence_written`."""
         try:
-            await self.store.store(*self._presence(conn), {})
+            return await self.store.send(*self._presence(conn), {})
+        except NotStored as exc:
+            log.warning("%s: presence not written: %s", conn.station, exc)
+            return None
+
+    async def _presence_written(self, conn: StationConnection, ack: asyncio.Future[int] | None) -> None:
+        if ack is None:
+            return
+        try:
+            conn.presence_revision = await ack
         except NotStored as exc:  # presence is advisory: a station stays connected without it
             log.warning("%s: presence not written: %s", conn.station, exc)
 
-    async def _drop_presence(self, conn: StationConnection) -> None:
-        key = subjects.kv_key(conn.station)
-        with contextlib.suppress(Exception):
-            entry = await self.presence.get(key)
-            if entry.value and msgspec.json.decode(entry.value, type=Presence).connection == conn.connection_id:
-                await self.presence.delete(key, last=entry.revision)
+    async def _drop_presence(self, conn: StationConnection) -> asyncio.Future[int] | None:
+        """Delete the station's presence if it is still the entry this socket wrote: a delete that
+        expects the revision of our last write, which JetStream refuses once anyone else wrote the
+        key (a newer socket, here or on another gateway). The ack raises NotStored then."""
+        if not conn.presence_revision:
+            return None
+        subject = subjects.kv_subject(subjects.BUCKET_STATIONS, subjects.kv_key(conn.station))
+        headers = {KV_OP: KV_DEL, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(conn.presence_revision)}
+        try:
+            return await self.store.send(subject, b"", headers)
+        except NotStored:
+            return None
 
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_TTL_S / 3)
-            await self.refresh_presence()
+            try:
+                await self.refresh_presence()
+            except Exception:  # the next round tries again; presence must not stop being refreshed
+                log.exception("refreshing presence failed")
+            self.connection_log.summary(len(self.connections))
 
     async def refresh_presence(self) -> int:
         """Rewrite every station's presence before its TTL ends, pipelined in chunks; the count not written."""
         connections = list(self.connections.values())
         failed = 0
         for start in range(0, len(connections), PRESENCE_CHUNK):
-            acks = [await self.store.send(*self._presence(c), {}) for c in connections[start : start + PRESENCE_CHUNK]]
+            chunk = [c for c in connections[start : start + PRESENCE_CHUNK] if self.connections.get(c.station) is c]
+            sent: list[StationConnection] = []
+            acks: list[asyncio.Future[int]] = []
+            for conn in chunk:
+                try:
+                    acks.append(await self.store.send(*self._presence(conn), {}))
+                    sent.append(conn)
+                except NotStored:
+                    failed += 1
             results = await asyncio.gather(*acks, return_exceptions=True)
-            failed += sum(isinstance(r, BaseException) for r in results)
+            for conn, result in zip(sent, results, strict=True):
+                if isinstance(result, BaseException):
+                    failed += 1
+                else:
+                    conn.presence_revision = result
         if failed:
             log.warning("presence of %d of %d stations not refreshed", failed, len(connections))
         return failed

@@ -154,6 +154,32 @@ async def test_roundtrip_rate_is_paced(stack: Stack) -> None:
     assert 25 <= done <= 55  # 20/s for 2 s, give or take a period of each station
 
 
+# --- what the stations sent ---------------------------------------------------------------------
+
+
+async def test_the_call_log_matches_the_stream(stack: Stack) -> None:
+    async with simulate(config(stack, stations=3, mode="roundtrip", record_calls=True)) as sim:
+        await sim.until_booted(timeout=10)
+        await eventually(lambda: truth(sim.stats.round_trips >= 30), timeout=15)
+    log = sim.call_log()
+    assert set(log) == {s.id for s in sim.stations}
+    for station, ids in log.items():
+        assert ids["sent"] == ids["answered"]  # a clean stop: every CALL written was answered
+        assert len(set(ids["sent"])) == len(ids["sent"])
+        stored = [
+            (m.headers or {})[subjects.H_ID]
+            for m in await stored_frames(stack.js, station)
+            if (m.headers or {}).get(subjects.H_DIRECTION) == "in" and (m.headers or {}).get(subjects.H_TYPE) == "CALL"
+        ]
+        assert stored == ids["sent"]  # BootNotification included, in the order they were sent
+
+
+def test_the_call_log_is_kept_only_when_asked_for() -> None:
+    sim = Simulator(SimConfig(url="ws://127.0.0.1:9/ocpp", stations=2))
+    assert sim.call_log() == {}
+    assert all(s.call_log is None for s in sim.stations)
+
+
 # --- answering the CSMS -------------------------------------------------------------------------
 
 

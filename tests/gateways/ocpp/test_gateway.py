@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
+import socket
 from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
 import websockets
+from nats.js.errors import KeyNotFoundError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from evbus.cli import GC_THRESHOLDS, collect_less_often
 from evbus.passwords import hash_password
 from evbus.settings import Settings
 from schemas import subjects
@@ -127,6 +131,93 @@ async def test_presence_is_rewritten_for_every_connected_station(stack: Stack, s
             value = msgspec.json.decode(entry.value or b"", type=Presence)
             assert value.connection == stack.gateway.connections[name].connection_id
             assert value.gateway == stack.gateway.id
+
+
+async def test_presence_is_deleted_when_the_station_disconnects(stack: Stack, station: str) -> None:
+    assert stack.gateway is not None
+    kv = await stack.js.key_value(subjects.BUCKET_STATIONS)
+    async with connect(stack, station) as cp:
+        await cp.call("Heartbeat", {})
+        assert await stack.gateway.refresh_presence() == 0  # a newer revision than the first write
+        assert (await kv.get(subjects.kv_key(station))).value
+
+    async def gone() -> bool:
+        try:
+            entry = await kv.get(subjects.kv_key(station))
+        except KeyNotFoundError:
+            return True
+        return not entry.value
+
+    await eventually(gone)
+
+
+async def test_a_disconnect_leaves_presence_someone_else_wrote_since(stack: Stack, station: str) -> None:
+    kv = await stack.js.key_value(subjects.BUCKET_STATIONS)
+    theirs = encode(
+        Presence(gateway="other-gateway", connection="other", protocol="ocpp1.6", connected_at="2026-11-21T10:00:00Z")
+    )
+    async with connect(stack, station) as cp:
+        await cp.call("Heartbeat", {})
+        await kv.put(subjects.kv_key(station), theirs)  # the station reached another gateway meanwhile
+
+    async def disconnected() -> bool:
+        return any(m.subject.endswith(".conn.disconnected") for m in await stored_frames(stack.js, station))
+
+    await eventually(disconnected)  # the gateway sent its compare-and-delete before this event
+    entry = await kv.get(subjects.kv_key(station))
+    assert entry.value == theirs
+
+
+# --- many connections at once ------------------------------------------------------------------
+
+
+def _open_sockets(port: int, count: int, timeout: float) -> list[socket.socket]:
+    """Open up to ``count`` TCP connections, stopping at the first the kernel does not complete."""
+    opened: list[socket.socket] = []
+    for _ in range(count):
+        try:
+            opened.append(socket.create_connection(("127.0.0.1", port), timeout=timeout))
+        except OSError:
+            break
+    return opened
+
+
+async def test_a_burst_of_connections_waits_in_the_kernel_until_accepted(stack: Stack) -> None:
+    """While the gateway's loop is busy (here: blocked outright), new connections queue in the listen
+    backlog. asyncio's default backlog of 100 would make the kernel drop the 101st and later ones."""
+    assert stack.gateway is not None
+    opened = _open_sockets(stack.gateway.port, 300, timeout=0.5)  # blocks this loop: nothing is accepted
+    try:
+        assert len(opened) == 300
+    finally:
+        for sock in opened:
+            sock.close()
+
+
+async def test_a_connection_keeps_no_handshake_headers_and_gets_a_fresh_id(stack: Stack, station: str) -> None:
+    assert stack.gateway is not None
+    async with connect(stack, station) as first, connect(stack, station + "-2") as second:
+        await first.call("Heartbeat", {})
+        await second.call("Heartbeat", {})
+        one, two = stack.gateway.connections[station], stack.gateway.connections[station + "-2"]
+        assert one.socket.request is not None
+        assert len(one.socket.request.headers) == 0  # ~3 KB per station less, nothing reads them later
+        assert one.socket.response is None
+        assert one.connection_id != two.connection_id
+        assert one.connection_id.split("-")[0] == two.connection_id.split("-")[0]  # the gateway's random part
+
+
+def test_the_gateway_raises_gc_thresholds_and_never_lowers_them() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        collect_less_often()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        gc.set_threshold(100_000, 50, 5)
+        collect_less_often()
+        assert gc.get_threshold() == (100_000, 50, GC_THRESHOLDS[2])
+    finally:
+        gc.set_threshold(*saved)
 
 
 # --- duplicate connections ---------------------------------------------------------------------
