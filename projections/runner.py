@@ -66,7 +66,7 @@ class Projection:
         *,
         batch_max: int = 20_000,
         flush_interval: float = 0.02,
-        busy_max: float = 0.25,
+        busy_max: float = 0.10,
         rest_max: float = 1.0,
         readers: int = 4,
     ) -> None:
