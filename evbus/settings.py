@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     retention_days: int = 30
     events_retention_days: int = 90
     max_frame_bytes: int = 65536
+    ws_ping_interval: float = 30.0
     gateway_id: str | None = None
     log_level: str = "INFO"
     event_loop: EventLoop = "uvloop"
@@ -65,6 +66,8 @@ DOCS: dict[str, str] = {
     "retention_days": "max age of the OCPP and TELEMETRY streams",
     "events_retention_days": "max age of the EVENTS stream",
     "max_frame_bytes": "largest OCPP-J frame accepted; larger ones get a CALLERROR",
+    "ws_ping_interval": "seconds between websocket pings to each station (0 = none); a station that does "
+    "not answer one within as long again is disconnected. Most of an idle gateway's CPU at 10 000 stations",
     "gateway_id": "name of this gateway instance in headers and presence (default: host-pid)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "event_loop": "`uvloop` (libuv, faster) or `asyncio` (the standard library's loop)",

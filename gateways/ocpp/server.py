@@ -106,8 +106,8 @@ class OcppGateway:
             backlog=LISTEN_BACKLOG,
             max_size=limit,
             compression=None,
-            ping_interval=30,
-            ping_timeout=30,
+            ping_interval=self.settings.ws_ping_interval or None,
+            ping_timeout=self.settings.ws_ping_interval or None,
             server_header="evbus",
         )
         sock = next(iter(self._server.sockets))

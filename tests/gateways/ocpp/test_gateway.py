@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gc
+import os
 import socket
 from collections.abc import AsyncIterator
 
@@ -218,6 +220,41 @@ def test_the_gateway_raises_gc_thresholds_and_never_lowers_them() -> None:
         assert gc.get_threshold() == (100_000, 50, GC_THRESHOLDS[2])
     finally:
         gc.set_threshold(*saved)
+
+
+# --- websocket pings ---------------------------------------------------------------------------
+
+
+async def test_a_station_that_stops_answering_pings_is_disconnected(settings: Settings, station: str) -> None:
+    async with running(settings.with_(ws_ping_interval=0.2)) as stack:
+        assert stack.gateway is not None
+        # a raw socket: the handshake by hand, then never a pong (a websockets client would answer)
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.gateway.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /ocpp/{station} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
+        )
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+        received = await asyncio.wait_for(reader.read(), 5)  # until the gateway closes the socket
+        writer.close()
+        opcodes = []
+        while len(received) >= 2:
+            length = received[1] & 0x7F
+            opcodes.append(received[0] & 0x0F)
+            received = received[2 + length :]
+        assert opcodes[0] == 0x9  # ping
+        assert 0x8 in opcodes  # then close
+
+        async def disconnected() -> list[dict[str, object]]:
+            return [
+                msgspec.json.decode(m.data)
+                for m in await stored_frames(stack.js, station)
+                if m.subject.endswith(".conn.disconnected")
+            ]
+
+        [event] = await eventually(disconnected)
+        assert event["closeCode"] == 1006  # the gateway closed it (1011 keepalive ping timeout); no close came back
 
 
 # --- duplicate connections ---------------------------------------------------------------------
