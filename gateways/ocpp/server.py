@@ -18,7 +18,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Final
+from typing import Final, Literal
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -212,17 +212,7 @@ class OcppGateway:
         """Store the ``connected`` event and write presence, both in flight at once."""
         presence = await self._send_presence(conn)
         try:
-            await self._publish_conn(
-                conn.station,
-                ConnectionEvent(
-                    event="connected",
-                    remote_address=conn.remote_address,
-                    protocol=conn.protocol,
-                    connection=conn.connection_id,
-                ),
-                protocol=conn.protocol,
-                msg_id=conn.next_msg_id(self.id),
-            )
+            await self._lifecycle(conn, "connected")
         finally:
             await self._presence_written(conn, presence)
         self.connection_log.connected(conn.station, conn.protocol, conn.remote_address)
@@ -237,37 +227,33 @@ class OcppGateway:
         self.connection_log.disconnected(conn.station, code, reason, conn.frames)
         try:
             with contextlib.suppress(Exception):
-                await self._publish_conn(
-                    conn.station,
-                    ConnectionEvent(
-                        event="disconnected",
-                        remote_address=conn.remote_address,
-                        protocol=conn.protocol,
-                        close_code=code,
-                        reason=reason,
-                        connection=conn.connection_id,
-                    ),
-                    protocol=conn.protocol,
-                    msg_id=conn.next_msg_id(self.id),
-                )
+                await self._lifecycle(conn, "disconnected", close_code=code, reason=reason)
         finally:
             if dropped is not None:
                 with contextlib.suppress(NotStored):  # someone wrote the entry since: it is theirs now
                     await dropped
 
     async def _replace(self, previous: StationConnection) -> None:
-        await self._publish_conn(
-            previous.station,
-            ConnectionEvent(
-                event="replaced",
-                remote_address=previous.remote_address,
-                protocol=previous.protocol,
-                connection=previous.connection_id,
-            ),
-            protocol=previous.protocol,
-            msg_id=previous.next_msg_id(self.id),
-        )
+        await self._lifecycle(previous, "replaced")
         await previous.socket.close(1000, "replaced by a new connection")
+
+    async def _lifecycle(
+        self,
+        conn: StationConnection,
+        event: Literal["connected", "disconnected", "replaced"],
+        close_code: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Store a ``conn.{event}`` of this socket, numbered in its sequence of frames."""
+        body = ConnectionEvent(
+            event=event,
+            remote_address=conn.remote_address,
+            protocol=conn.protocol,
+            close_code=close_code,
+            reason=reason,
+            connection=conn.connection_id,
+        )
+        await self._publish_conn(conn.station, body, protocol=conn.protocol, msg_id=conn.next_msg_id(self.id))
 
     # --- frames from the station ----------------------------------------------------------------
 
