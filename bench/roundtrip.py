@@ -52,6 +52,7 @@ Everything shares the machine (2 cores here, other people's jobs too): read the 
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import contextlib
@@ -114,7 +115,7 @@ class Variant:
         return cls(kind, loop or DEFAULT_LOOP[kind])
 
 
-class Server:
+class Server(abc.ABC):
     """A running server process: its websocket URL and a count of the answers it has sent."""
 
     def __init__(self, variant: Variant, process: asyncio.subprocess.Process, url: str) -> None:
@@ -126,9 +127,9 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    @abc.abstractmethod
     async def answered(self) -> tuple[int, int]:
         """(answers sent so far, how many of them to BootNotifications)."""
-        raise NotImplementedError
 
     async def stop(self) -> None:
         try:

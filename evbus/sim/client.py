@@ -8,6 +8,7 @@ no per-message objects beyond that future and its timer.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -85,7 +86,7 @@ def _expire(waiter: asyncio.Future[list[Any]]) -> None:
         waiter.set_exception(CallTimeout())
 
 
-class Client:
+class Client(abc.ABC):
     """A websocket's CALLs and answers. :meth:`on_call` is what the station does with the CSMS's CALLs."""
 
     def __init__(self, station_id: str, stats: Stats, call_timeout: float, id_prefix: str) -> None:
@@ -100,8 +101,9 @@ class Client:
         self._ws: ClientConnection | None = None
         self.call_log: CallLog | None = None
 
+    @abc.abstractmethod
     async def on_call(self, ws: ClientConnection, text: str | bytes) -> None:
-        raise NotImplementedError
+        """A frame the CSMS sent that is not the answer awaited: the subclass handles it."""
 
     def next_id(self) -> str:
         self._ids += 1
