@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from evbus.sim import reservations
 from evbus.sim.effects import Handler
 from evbus.sim.v16 import certificates, configuration, core, firmware, local_list, smart_charging, transactions
 
 ROUTES: Final[dict[str, Handler]] = {
-    "CancelReservation": transactions.cancel_reservation,
+    "CancelReservation": reservations.cancel_reservation,
     "CertificateSigned": certificates.certificate_signed,
     "ChangeAvailability": core.change_availability,
     "ChangeConfiguration": configuration.change_configuration,

@@ -1,4 +1,4 @@
-"""1.6 RemoteStart/RemoteStopTransaction, ReserveNow and CancelReservation."""
+"""1.6 RemoteStart/RemoteStopTransaction and ReserveNow (CancelReservation: evbus.sim.reservations)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from evbus.clock import parse_rfc3339
-from evbus.sim.device import Device, Reservation, StartRequest
-from evbus.sim.effects import Effect, ExpireReservation, Reply, SendStatus, Start, Stop
+from evbus.sim import reservations
+from evbus.sim.device import Device, StartRequest
+from evbus.sim.effects import Reply, Start, Stop
 
 
 def remote_start_transaction(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
@@ -38,22 +39,4 @@ def reserve_now(device: Device, payload: dict[str, Any], now: datetime) -> Reply
         return Reply({"status": "Rejected"})
     if not c.operative:
         return Reply({"status": "Unavailable"})
-    reservation_id = payload["reservationId"]
-    if c.busy or (c.reservation is not None and c.reservation.id != reservation_id):
-        return Reply({"status": "Occupied"})
-    effects: list[Effect] = []
-    previous = device.reservation(reservation_id)
-    if previous is not None and previous is not c:  # the same id again: the reservation moves
-        previous.reservation = None
-        effects.append(SendStatus(previous.id))
-    c.reservation = Reservation(reservation_id, payload["idTag"], expires)
-    effects += [SendStatus(c.id), ExpireReservation(reservation_id, expires)]
-    return Reply({"status": "Accepted"}, tuple(effects))
-
-
-def cancel_reservation(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
-    c = device.reservation(payload["reservationId"])
-    if c is None:
-        return Reply({"status": "Rejected"})
-    c.reservation = None
-    return Reply({"status": "Accepted"}, (SendStatus(c.id),))
+    return reservations.place(device, c, payload["reservationId"], payload["idTag"], expires)

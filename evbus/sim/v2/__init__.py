@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from evbus.sim import reservations
 from evbus.sim.effects import Handler
 from evbus.sim.v2 import (
     certificates,
@@ -18,7 +19,7 @@ from evbus.sim.v2 import (
 )
 
 ROUTES_201: Final[dict[str, Handler]] = {
-    "CancelReservation": transactions.cancel_reservation,
+    "CancelReservation": reservations.cancel_reservation,
     "CertificateSigned": certificates.certificate_signed,
     "ChangeAvailability": core.change_availability,
     "ClearCache": core.clear_cache,

@@ -1,4 +1,4 @@
-"""2.0.1/2.1 RequestStart/RequestStopTransaction, ReserveNow and CancelReservation."""
+"""2.0.1/2.1 RequestStart/RequestStopTransaction and ReserveNow (CancelReservation: evbus.sim.reservations)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from evbus.clock import parse_rfc3339
-from evbus.sim.device import Device, Reservation, StartRequest
-from evbus.sim.effects import Effect, ExpireReservation, Reply, SendStatus, Start, Stop, status_info
+from evbus.sim import reservations
+from evbus.sim.device import Device, StartRequest
+from evbus.sim.effects import Reply, Start, Stop, status_info
 
 
 def request_start_transaction(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
@@ -45,25 +46,7 @@ def reserve_now(device: Device, payload: dict[str, Any], now: datetime) -> Reply
         return Reply({"status": "Occupied" if number is None else "Rejected"})
     if not c.operative:
         return Reply({"status": "Unavailable"})
-    reservation_id = payload["id"]
-    if c.busy or (c.reservation is not None and c.reservation.id != reservation_id):
-        return Reply({"status": "Occupied"})
-    effects: list[Effect] = []
-    previous = device.reservation(reservation_id)
-    if previous is not None and previous is not c:
-        previous.reservation = None
-        effects.append(SendStatus(previous.id))
-    c.reservation = Reservation(reservation_id, token, expires)
-    effects += [SendStatus(c.id), ExpireReservation(reservation_id, expires)]
-    return Reply({"status": "Accepted"}, tuple(effects))
-
-
-def cancel_reservation(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
-    c = device.reservation(payload["reservationId"])
-    if c is None:
-        return Reply({"status": "Rejected"})
-    c.reservation = None
-    return Reply({"status": "Accepted"}, (SendStatus(c.id),))
+    return reservations.place(device, c, payload["id"], token, expires)
 
 
 def new_transaction_id() -> str:
