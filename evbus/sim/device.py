@@ -8,8 +8,9 @@ what to send. Everything runs on one event loop, so there is no locking.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from evbus.sim.charging import Charge
 from evbus.sim.config import CONNECTORS
@@ -80,6 +81,32 @@ class Connector:
     @property
     def busy(self) -> bool:
         return self.phase != "idle" or self.start_request is not None
+
+
+class Reading(NamedTuple):
+    """One measured value, before a version writes it as a sampledValue."""
+
+    value: float
+    measurand: str
+    unit: str
+    phase: str | None = None
+    location: str | None = None
+
+
+def readings(c: Connector, rng: random.Random | None, *, soc: bool = False) -> list[Reading]:
+    """The energy register; with ``rng``, while charging, also power, per-phase current and voltage
+    (and the EV's state of charge if ``soc``)."""
+    values = [Reading(round(c.register_wh), "Energy.Active.Import.Register", "Wh")]
+    charge = c.transaction.charge if c.transaction else None
+    if rng is not None and charge is not None and c.phase == "charging":
+        volts = charge.volts(rng)
+        values.append(Reading(round(charge.power_w), "Power.Active.Import", "W"))
+        for n, (v, a) in enumerate(zip(volts, charge.amps(volts), strict=True), 1):
+            values.append(Reading(a, "Current.Import", "A", f"L{n}"))
+            values.append(Reading(v, "Voltage", "V", f"L{n}-N"))
+        if soc:
+            values.append(Reading(round(charge.soc), "SoC", "Percent", location="EV"))
+    return values
 
 
 def connector_status(status: str) -> str:

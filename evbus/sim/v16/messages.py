@@ -6,7 +6,7 @@ import random
 from typing import Any, Final
 
 from evbus.sim.certificates import FAKE_CSR
-from evbus.sim.device import Connector, Device, Transaction
+from evbus.sim.device import Connector, Device, Reading, Transaction, readings
 from evbus.sim.wire import timestamp
 
 FIRMWARE: Final = "evbus-sim 1.0"
@@ -61,15 +61,7 @@ class Messages16:
 
     def samples(self, c: Connector, context: str, rng: random.Random | None) -> list[dict[str, Any]]:
         """The energy register; with ``rng`` also power, current and voltage while charging."""
-        values = [_sample(round(c.register_wh), "Energy.Active.Import.Register", "Wh", context)]
-        charge = c.transaction.charge if c.transaction else None
-        if rng is not None and charge is not None and c.phase == "charging":
-            volts = charge.volts(rng)
-            values.append(_sample(round(charge.power_w), "Power.Active.Import", "W", context))
-            for n, (v, a) in enumerate(zip(volts, charge.amps(volts), strict=True), 1):
-                values.append(_sample(a, "Current.Import", "A", context, f"L{n}"))
-                values.append(_sample(v, "Voltage", "V", context, f"L{n}-N"))
-        return values
+        return [_sample(r, context) for r in readings(c, rng)]
 
     def meter_values(self, c: Connector, context: str, rng: random.Random) -> tuple[str, dict[str, Any]]:
         payload: dict[str, Any] = {
@@ -101,8 +93,8 @@ class Messages16:
         return None if payload is None else (message, dict(payload))
 
 
-def _sample(value: float, measurand: str, unit: str, context: str, phase: str | None = None) -> dict[str, Any]:
-    sample = {"value": str(value), "context": context, "measurand": measurand, "location": "Outlet", "unit": unit}
-    if phase:
-        sample["phase"] = phase
+def _sample(r: Reading, context: str) -> dict[str, Any]:
+    sample = {"value": str(r.value), "context": context, "measurand": r.measurand, "location": "Outlet", "unit": r.unit}
+    if r.phase:
+        sample["phase"] = r.phase
     return sample

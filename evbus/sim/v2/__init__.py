@@ -17,18 +17,19 @@ from evbus.sim.v2 import (
     transactions,
     v21,
 )
+from evbus.sim.v16 import core as v16_core
 
 ROUTES_201: Final[dict[str, Handler]] = {
     "CancelReservation": reservations.cancel_reservation,
     "CertificateSigned": certificates.certificate_signed,
     "ChangeAvailability": core.change_availability,
-    "ClearCache": core.clear_cache,
+    "ClearCache": v16_core.clear_cache,  # the same in every version
     "ClearChargingProfile": smart_charging.clear_charging_profile,
     "ClearDisplayMessage": display.clear_display_message,
     "ClearVariableMonitoring": device_model.clear_variable_monitoring,
     "CostUpdated": core.cost_updated,
     "CustomerInformation": display.customer_information,
-    "DataTransfer": core.data_transfer,
+    "DataTransfer": v16_core.data_transfer,
     "DeleteCertificate": certificates.delete_certificate,
     "GetBaseReport": device_model.get_base_report,
     "GetChargingProfiles": smart_charging.get_charging_profiles,

@@ -8,7 +8,6 @@ from typing import Any, Final
 
 from evbus.sim.device import Device
 from evbus.sim.effects import Effect, Reboot, Reply, SendStatus, Stop, Trigger, status_info
-from evbus.sim.v16.core import VENDOR_ID
 
 
 def reset(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
@@ -58,16 +57,6 @@ def unlock_connector(device: Device, payload: dict[str, Any], now: datetime) -> 
     if c.transaction is not None:
         return Reply({"status": "OngoingAuthorizedTransaction"})
     return Reply({"status": "Unlocked"})
-
-
-def clear_cache(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
-    return Reply({"status": "Accepted"})
-
-
-def data_transfer(device: Device, payload: dict[str, Any], now: datetime) -> Reply:
-    if payload["vendorId"] != VENDOR_ID:
-        return Reply({"status": "UnknownVendorId"})
-    return Reply({"status": "Accepted"} | ({"data": payload["data"]} if "data" in payload else {}))
 
 
 TRIGGERS: Final = frozenset(

@@ -7,7 +7,7 @@ import random
 from typing import Any, Final
 
 from evbus.sim.certificates import FAKE_CSR
-from evbus.sim.device import Connector, Device, Transaction, connector_status
+from evbus.sim.device import Connector, Device, Reading, Transaction, connector_status, readings
 from evbus.sim.wire import timestamp
 
 FIRMWARE: Final = "evbus-sim 1.0"
@@ -89,16 +89,7 @@ class Messages2:
         return info is None or info.get("status") == "Accepted"
 
     def samples(self, c: Connector, context: str, rng: random.Random | None) -> list[dict[str, Any]]:
-        values = [_sample(round(c.register_wh), "Energy.Active.Import.Register", "Wh", context)]
-        charge = c.transaction.charge if c.transaction else None
-        if rng is not None and charge is not None and c.phase == "charging":
-            volts = charge.volts(rng)
-            values.append(_sample(round(charge.power_w), "Power.Active.Import", "W", context))
-            for n, (v, a) in enumerate(zip(volts, charge.amps(volts), strict=True), 1):
-                values.append(_sample(a, "Current.Import", "A", context, f"L{n}"))
-                values.append(_sample(v, "Voltage", "V", context, f"L{n}-N"))
-            values.append(_sample(round(charge.soc), "SoC", "Percent", context) | {"location": "EV"})
-        return values
+        return [_sample(r, context) for r in readings(c, rng, soc=True)]
 
     def meter_values(self, c: Connector, context: str, rng: random.Random) -> tuple[str, dict[str, Any]]:
         return "MeterValues", {
@@ -131,13 +122,15 @@ class Messages2:
         return None if found is None else (found[0], dict(found[1]))
 
 
-def _sample(value: float, measurand: str, unit: str, context: str, phase: str | None = None) -> dict[str, Any]:
+def _sample(r: Reading, context: str) -> dict[str, Any]:
     sample: dict[str, Any] = {
-        "value": value,
+        "value": r.value,
         "context": context,
-        "measurand": measurand,
-        "unitOfMeasure": {"unit": unit},
+        "measurand": r.measurand,
+        "unitOfMeasure": {"unit": r.unit},
     }
-    if phase:
-        sample["phase"] = phase
+    if r.phase:
+        sample["phase"] = r.phase
+    if r.location:
+        sample["location"] = r.location
     return sample
