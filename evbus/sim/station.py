@@ -11,7 +11,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -238,16 +238,22 @@ class Station(Client):
             await self._alarm.sleep(interval if isinstance(interval, int) and interval > 0 else RETRY_BOOT)
         return False
 
-    async def _heartbeats(self) -> None:
+    async def _periodically(self, period: Callable[[], float], alarm: Alarm) -> AsyncGenerator[None, None]:
+        """Yield every ``period()`` seconds until the station ends. The period is read again at each
+        wake-up (a CSMS may change it; the alarm is rung then), 0 or less means never."""
         last = time.monotonic()
         while not self._ending:
-            interval = self.device.heartbeat_interval
+            interval = period()
             due = last + interval if interval > 0 else float("inf")
             now = time.monotonic()
             if now < due:
-                await self._heartbeat_alarm.sleep(min(due - now, 3600.0))
+                await alarm.sleep(min(due - now, 3600.0))
                 continue
             last = now
+            yield
+
+    async def _heartbeats(self) -> None:
+        async for _ in self._periodically(lambda: self.device.heartbeat_interval, self._heartbeat_alarm):
             with contextlib.suppress(Refused, CallTimeout):
                 await self.call("Heartbeat", {})
 
@@ -407,22 +413,17 @@ class Station(Client):
     async def _meter_values(self) -> None:
         """Periodic meter values of the charging connectors, in turn, one message per period."""
         turn = 0
-        last = time.monotonic()
-        while not self._ending:
-            period = self.device.meter_period
-            due = last + period if period > 0 else float("inf")
-            now = time.monotonic()
-            if now < due:
-                await self._meter_alarm.sleep(min(due - now, 3600.0))
-                continue
-            last = now
-            charging = [c for c in self.device.connectors.values() if c.phase == "charging"]
-            if not charging:
-                return
-            turn += 1
-            build = functools.partial(self._periodic_meter_values, charging[turn % len(charging)])
-            with contextlib.suppress(Refused, CallTimeout):
-                await self.call_built(build)
+        async with contextlib.aclosing(
+            self._periodically(lambda: self.device.meter_period, self._meter_alarm)
+        ) as ticks:
+            async for _ in ticks:
+                charging = [c for c in self.device.connectors.values() if c.phase == "charging"]
+                if not charging:
+                    return
+                turn += 1
+                build = functools.partial(self._periodic_meter_values, charging[turn % len(charging)])
+                with contextlib.suppress(Refused, CallTimeout):
+                    await self.call_built(build)
 
     def _periodic_meter_values(self, c: Connector) -> tuple[str, dict[str, Any]] | None:
         if c.phase != "charging" or c.stop_reason is not None:
