@@ -29,7 +29,7 @@ from evbus.settings import Settings
 from processors.csms.answer import Answer, answer
 from processors.csms.context import Services
 from processors.csms.transactions import KvTransactionIds
-from schemas import ocpp_j, subjects
+from schemas import ocpp_j, streams, subjects
 from schemas.ocpp_j import PROTOCOLS, Call, Protocol
 from schemas.records import TokenRecord, TransactionEvent, encode
 from schemas.streams import csms_consumer
@@ -63,7 +63,8 @@ async def parse_frame(msg: Msg) -> NatsMessage:
 async def decode_frame(message: NatsMessage) -> InboundFrame:
     # async on purpose: FastStream runs a plain-def decoder in a worker thread (5x slower)
     raw: Msg = message.raw_message
-    return InboundFrame(raw.subject, dict(raw.headers or {}), raw.data, raw.metadata.sequence.stream, raw)
+    seq, _, _ = streams.delivery(raw.reply)  # not raw.metadata: no nats-py metadata objects per frame
+    return InboundFrame(raw.subject, raw.headers or {}, raw.data, seq, raw)
 
 
 @dataclass(eq=False, slots=True)
