@@ -81,6 +81,11 @@ def bucket_configs() -> list[KeyValueConfig]:
             storage=StorageType.FILE,
         ),
         KeyValueConfig(
+            bucket=subjects.BUCKET_PROFILES,
+            description="stored charging profiles: id -> profile with description",
+            storage=StorageType.FILE,
+        ),
+        KeyValueConfig(
             bucket=subjects.BUCKET_CSMS,
             description="CSMS state: transaction id counter, transactions, idempotency keys",
             history=1,

@@ -68,6 +68,12 @@ BUCKET_TOKENS: Final = "tokens"  # idTag/idToken → status, expiry, parent
 BUCKET_REGISTRY: Final = "registry"  # registered stations: password hash, notes
 BUCKET_CSMS: Final = "csms"  # CSMS processor state: transaction ids, idempotency keys
 BUCKET_USERS: Final = "users"  # API users: password hashes
+BUCKET_PROFILES: Final = "charging_profiles"  # stored charging profiles by id
+
+# counters in KV ``csms`` (evbus.counters.KvCounter)
+COUNTER_RESERVATIONS: Final = "reservation-counter"  # reservation ids evbus allocates for ReserveNow
+COUNTER_REQUESTS: Final = "request-counter"  # 2.x requestId / remoteStartId of the CALLs evbus sends
+COUNTER_PROFILES: Final = "charging-profile-counter"  # ids of stored charging profiles
 
 CONSUMER_CSMS: Final = "csms"
 
@@ -192,3 +198,12 @@ def telemetry(source: str, device: str) -> str:
 def command(station: str, action: str) -> str:
     """``cmd.{station}.{action}`` — request/reply, captured by no stream."""
     return f"cmd.{token(station)}.{token(action)}"
+
+
+COMMANDS_ALL: Final = "cmd.*.*"  # what the command processors serve (queue group ``commands``)
+
+
+def gateway_control(gateway: str, verb: str) -> str:
+    """``evbus.gateway.{gateway}.{verb}`` — request/reply to one gateway instance (e.g. ``disconnect``),
+    captured by no stream."""
+    return f"evbus.gateway.{token(gateway)}.{token(verb)}"

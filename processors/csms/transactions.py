@@ -11,6 +11,7 @@ from __future__ import annotations
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from evbus.counters import KvCounter
 from schemas.subjects import kv_key
 
 COUNTER = "transaction-counter"
@@ -20,13 +21,14 @@ IDEMPOTENCY_TTL_S = 7 * 24 * 3600.0
 class KvTransactionIds:
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
+        self._counter = KvCounter(kv, COUNTER)
 
     async def start(self, station: str, unique_id: str) -> int:
         key = f"start.{kv_key(station)}.{kv_key(unique_id)}"
         known = await self._get(key)
         if known is not None:
             return known
-        transaction_id = await self._next()
+        transaction_id = await self._counter.next()
         try:
             await self._kv.create(key, str(transaction_id).encode(), msg_ttl=IDEMPOTENCY_TTL_S)
         except KeyWrongLastSequenceError:
@@ -37,25 +39,7 @@ class KvTransactionIds:
         return transaction_id
 
     async def issued(self, transaction_id: int) -> bool:
-        current = await self._get(COUNTER)
-        return current is not None and 0 < transaction_id <= current
-
-    async def _next(self) -> int:
-        while True:
-            try:
-                entry = await self._kv.get(COUNTER)
-            except KeyNotFoundError:
-                try:
-                    await self._kv.create(COUNTER, b"1")
-                    return 1
-                except KeyWrongLastSequenceError:
-                    continue
-            value = int(entry.value or b"0") + 1
-            try:
-                await self._kv.update(COUNTER, str(value).encode(), last=entry.revision)
-                return value
-            except KeyWrongLastSequenceError:
-                continue
+        return 0 < transaction_id <= await self._counter.current()
 
     async def _get(self, key: str) -> int | None:
         try:
