@@ -1,0 +1,1 @@
+"""Operator commands: CALLs evbus sends to stations on request, and their answers."""
