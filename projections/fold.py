@@ -7,7 +7,12 @@ or on the clock, so replaying the stream in one batch or in ten thousand gives t
 
 Domain state (boots, statuses, transactions, meter values) follows the CALLs the CSMS accepted: a
 station CALL counts once its CALLRESULT is in the stream. A CALL answered with CALLERROR (invalid
-payload, say) stays in the message log and changes nothing else.
+payload, say) stays in the message log and changes nothing else. What evbus's own CALLs (operator
+commands) cause follows the station's answers to them the same way: a reservation, a local list.
+
+Where the order of changes matters, a change takes the stream sequence of the frame that made it
+known (the answer, for an answered CALL): batches arrive in that order, so "the newest in this
+batch, over what earlier batches left" is the newest of the whole stream.
 """
 
 from __future__ import annotations
@@ -47,6 +52,165 @@ METER_REQUEST: Final = (
     f'"meterValue": [{_METER_VALUE}], "transactionData": [{_METER_VALUE}]}}'
 )
 
+# --- reservations -------------------------------------------------------------------------------
+# A reservation is a sequence of changes: the ReserveNow we sent (a new reservation, or one that
+# replaces the station's reservation of that id), the station's answer, a cancellation it accepted,
+# a transaction that used it, the station reporting it expired or removed. The batch's changes
+# collect in ``reservation_changes``, one statement per source; then each reservation takes the
+# changes since its latest request: status from the newest, timestamps from the ones that set them.
+
+_RESERVATION_STATE: Final = """
+    SELECT station, reservation_id,
+           max(seq) FILTER (WHERE request) AS request_seq,
+           any_value(protocol) FILTER (WHERE request) AS protocol,
+           any_value(connector_id) FILTER (WHERE request) AS connector_id,
+           any_value(evse_id) FILTER (WHERE request) AS evse_id,
+           any_value(id_tag) FILTER (WHERE request) AS id_tag,
+           any_value(parent_id_tag) FILTER (WHERE request) AS parent_id_tag,
+           any_value(expiry_date) FILTER (WHERE request) AS expiry_date,
+           any_value(ts) FILTER (WHERE request) AS requested_at,
+           arg_max(status, seq) AS status,
+           arg_min_null(transaction_id, seq) FILTER (WHERE status = 'used') AS transaction_id,
+           arg_min(used_at, seq) AS used_at,                -- the first use (arg_min/max skip NULLs)
+           arg_max(answered_at, seq) AS answered_at,
+           arg_max(ended_at, seq) AS ended_at,
+           arg_max(ts, seq) AS updated_at,
+           max(seq) AS seq
+    FROM (
+        SELECT *, max(seq) FILTER (WHERE request) OVER (PARTITION BY station, reservation_id) AS last_request
+        FROM reservation_changes WHERE reservation_id IS NOT NULL AND status IS NOT NULL
+    )
+    WHERE last_request IS NULL OR seq >= last_request  -- what came before a new request is replaced
+    GROUP BY station, reservation_id"""
+
+RESERVATIONS: Final = (
+    """CREATE OR REPLACE TEMP TABLE reservation_changes (
+        station VARCHAR, reservation_id INTEGER, seq BIGINT, ts TIMESTAMP, status VARCHAR,
+        request BOOLEAN DEFAULT false, protocol VARCHAR, connector_id INTEGER, evse_id INTEGER,
+        id_tag VARCHAR, parent_id_tag VARCHAR, expiry_date TIMESTAMP,
+        answered_at TIMESTAMP, used_at TIMESTAMP, transaction_id VARCHAR, ended_at TIMESTAMP
+    )""",
+    # the ReserveNow we sent (1.6: reservationId, connectorId, idTag, parentIdTag, expiryDate;
+    # 2.x: id, evseId, idToken, groupIdToken, expiryDateTime)
+    f"""INSERT INTO reservation_changes BY NAME
+    SELECT station, coalesce(TRY_CAST(p->>'reservationId' AS INTEGER), TRY_CAST(p->>'id' AS INTEGER)) AS reservation_id,
+           seq, ts, 'requested' AS status, true AS request, protocol,
+           TRY_CAST(p->>'connectorId' AS INTEGER) AS connector_id, TRY_CAST(p->>'evseId' AS INTEGER) AS evse_id,
+           coalesce(p->>'idTag', p->'idToken'->>'idToken') AS id_tag,
+           coalesce(p->>'parentIdTag', p->'groupIdToken'->>'idToken') AS parent_id_tag,
+           {station_time("coalesce(p->>'expiryDate', p->>'expiryDateTime')")} AS expiry_date
+    FROM (
+        SELECT seq, {TS} AS ts, station, protocol, CAST(payload AS JSON) AS p
+        FROM f WHERE type = 'CALL' AND direction = 'OUT' AND action = 'ReserveNow'
+    )""",
+    # the station's answer: its status in lower case (accepted, occupied, ...), failed on CALLERROR
+    """INSERT INTO reservation_changes BY NAME
+    SELECT station, coalesce(TRY_CAST(req->>'reservationId' AS INTEGER), TRY_CAST(req->>'id' AS INTEGER))
+               AS reservation_id,
+           answer_seq AS seq, answer_ts AS ts,
+           CASE outcome WHEN 'error' THEN 'failed' ELSE lower(res->>'status') END AS status, answer_ts AS answered_at
+    FROM answered WHERE action = 'ReserveNow'""",
+    # a CancelReservation the station accepted (one it rejected changes nothing)
+    """INSERT INTO reservation_changes BY NAME
+    SELECT station, TRY_CAST(req->>'reservationId' AS INTEGER) AS reservation_id, answer_seq AS seq, answer_ts AS ts,
+           'cancelled' AS status, answer_ts AS ended_at
+    FROM answered WHERE action = 'CancelReservation' AND outcome = 'result' AND res->>'status' = 'Accepted'""",
+    # a transaction that started on it (1.6: the id is in our answer; 2.x: in the station's event)
+    f"""INSERT INTO reservation_changes BY NAME
+    SELECT station, TRY_CAST(req->>'reservationId' AS INTEGER) AS reservation_id, answer_seq AS seq, ts,
+           'used' AS status, coalesce({station_time("req->>'timestamp'")}, ts) AS used_at,
+           CASE action WHEN 'StartTransaction' THEN res->>'transactionId'
+                       ELSE req->'transactionInfo'->>'transactionId' END AS transaction_id
+    FROM accepted
+    WHERE action IN ('StartTransaction', 'TransactionEvent') AND req->>'reservationId' IS NOT NULL""",
+    # 2.x: the station says the reservation expired or was removed
+    """INSERT INTO reservation_changes BY NAME
+    SELECT station, TRY_CAST(req->>'reservationId' AS INTEGER) AS reservation_id, answer_seq AS seq, ts,
+           lower(req->>'reservationUpdateStatus') AS status, ts AS ended_at
+    FROM accepted WHERE action = 'ReservationStatusUpdate'""",
+    # a reservation requested in this batch is (re)written whole
+    f"""INSERT OR REPLACE INTO reservations
+    SELECT station, reservation_id, protocol, connector_id, evse_id, id_tag, parent_id_tag, expiry_date, status,
+           transaction_id, requested_at, answered_at, used_at, ended_at, updated_at, request_seq, seq
+    FROM ({_RESERVATION_STATE}) WHERE request_seq IS NOT NULL""",
+    # any other changes one requested earlier (changes to a reservation never requested are dropped:
+    # a rebuild would drop them too, having no row to change)
+    f"""UPDATE reservations
+    SET status = x.status,
+        transaction_id = CASE WHEN reservations.used_at IS NULL THEN x.transaction_id
+                              ELSE reservations.transaction_id END,
+        used_at = coalesce(reservations.used_at, x.used_at),
+        answered_at = coalesce(x.answered_at, reservations.answered_at),
+        ended_at = coalesce(x.ended_at, reservations.ended_at),
+        updated_at = x.updated_at, seq = x.seq
+    FROM ({_RESERVATION_STATE}) x
+    WHERE x.request_seq IS NULL
+      AND reservations.station = x.station AND reservations.reservation_id = x.reservation_id""",
+    "DROP TABLE reservation_changes",
+)
+
+# --- local authorization lists ----------------------------------------------------------------
+# A SendLocalList the station accepted replaces its list (Full) or changes entries (Differential: an
+# entry with info is set, one without is removed). Set-wise over a batch: a station's entries go if
+# the batch holds a Full for it, as do the entries the batch touches; then each entry's newest op at
+# or after the station's last Full is written back, if it has info.
+
+_LIST_ACCEPTED: Final = "action = 'SendLocalList' AND outcome = 'result' AND res->>'status' = 'Accepted'"
+# the parts of a SendLocalList request (1.6 and 2.x) entries come from, parsed once per request
+LIST_REQUEST: Final = (
+    '{"localAuthorizationList": [{"idTag": "VARCHAR", '
+    '"idTagInfo": {"status": "VARCHAR", "expiryDate": "VARCHAR", "parentIdTag": "VARCHAR"}, '
+    '"idToken": {"idToken": "VARCHAR", "type": "VARCHAR"}, '
+    '"idTokenInfo": {"status": "VARCHAR", "cacheExpiryDateTime": "VARCHAR", "groupIdToken": {"idToken": "VARCHAR"}}}]}'
+)
+
+LOCAL_LISTS: Final = (
+    f"""CREATE OR REPLACE TEMP TABLE list_ops AS
+    SELECT station, id_tag, token_type, status, expiry_date, parent_id_tag, seq
+    FROM (
+        SELECT station, seq, i,
+               coalesce(e.idTag, e.idToken.idToken) AS id_tag, e.idToken.type AS token_type,
+               coalesce(e.idTagInfo.status, e.idTokenInfo.status) AS status,
+               {station_time("coalesce(e.idTagInfo.expiryDate, e.idTokenInfo.cacheExpiryDateTime)")} AS expiry_date,
+               coalesce(e.idTagInfo.parentIdTag, e.idTokenInfo.groupIdToken.idToken) AS parent_id_tag
+        FROM (
+            SELECT station, seq, unnest(u.localAuthorizationList) AS e,
+                   generate_subscripts(u.localAuthorizationList, 1) AS i  -- an entry's place in its list
+            FROM (
+                SELECT station, answer_seq AS seq, from_json(req, '{LIST_REQUEST}') AS u,
+                       max(answer_seq) FILTER (WHERE req->>'updateType' = 'Full')
+                           OVER (PARTITION BY station) AS last_full
+                FROM answered WHERE {_LIST_ACCEPTED}
+            )
+            WHERE seq >= coalesce(last_full, 0)
+        )
+    )
+    WHERE id_tag IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY station, id_tag ORDER BY seq DESC, i DESC) = 1""",
+    f"""DELETE FROM local_list_entries l
+    WHERE l.station IN (SELECT station FROM answered WHERE {_LIST_ACCEPTED} AND req->>'updateType' = 'Full')
+       OR EXISTS (SELECT 1 FROM list_ops o WHERE o.station = l.station AND o.id_tag = l.id_tag)""",
+    """INSERT INTO local_list_entries
+    SELECT station, id_tag, token_type, status, expiry_date, parent_id_tag, seq
+    FROM list_ops WHERE status IS NOT NULL""",
+    "DROP TABLE list_ops",
+    # the version of the newest update (1.6 listVersion, 2.x versionNumber)
+    f"""INSERT INTO local_lists (station, list_version, update_type, updated_at)
+    SELECT station, TRY_CAST(coalesce(req->>'listVersion', req->>'versionNumber') AS INTEGER), req->>'updateType',
+           answer_ts
+    FROM answered WHERE {_LIST_ACCEPTED}
+    QUALIFY row_number() OVER (PARTITION BY station ORDER BY answer_seq DESC) = 1
+    ON CONFLICT (station) DO UPDATE
+    SET list_version = excluded.list_version, update_type = excluded.update_type, updated_at = excluded.updated_at""",
+    # the version the station says it holds
+    """INSERT INTO local_lists (station, reported_version, reported_at)
+    SELECT station, TRY_CAST(coalesce(res->>'listVersion', res->>'versionNumber') AS INTEGER), answer_ts
+    FROM answered WHERE action = 'GetLocalListVersion' AND outcome = 'result'
+    QUALIFY row_number() OVER (PARTITION BY station ORDER BY answer_seq DESC) = 1
+    ON CONFLICT (station) DO UPDATE
+    SET reported_version = excluded.reported_version, reported_at = excluded.reported_at""",
+)
+
 OCPP: Final = (
     # the message log
     f"""INSERT INTO messages
@@ -82,9 +246,20 @@ OCPP: Final = (
     WHERE calls.seq = m.call_seq""",
     # station CALLs the CSMS accepted in this batch, with request and answer payloads
     """CREATE OR REPLACE TEMP TABLE accepted AS
-    SELECT m.seq, m.ts, m.station, m.protocol, m.action, m.payload AS req, CAST(r.payload AS JSON) AS res
+    SELECT m.seq, m.ts, m.station, m.protocol, m.action, m.payload AS req, CAST(r.payload AS JSON) AS res,
+           r.seq AS answer_seq
     FROM f r JOIN calls k ON k.answered_seq = r.seq JOIN messages m ON m.seq = k.seq
     WHERE r.type = 'CALLRESULT' AND r.direction = 'OUT' AND k.direction = 'IN'""",
+    # our CALLs (operator commands) the station answered in this batch, either way, with both payloads
+    f"""CREATE OR REPLACE TEMP TABLE answered AS
+    SELECT m.seq, m.ts, m.station, m.protocol, m.action, m.payload AS req,
+           CASE r.type WHEN 'CALLRESULT' THEN 'result' ELSE 'error' END AS outcome, CAST(r.payload AS JSON) AS res,
+           r.seq AS answer_seq, r.ts AS answer_ts
+    FROM (
+        SELECT seq, {TS} AS ts, type, payload FROM f
+        WHERE type IN ('CALLRESULT', 'CALLERROR', 'CALLRESULTERROR') AND direction = 'IN'
+    ) r JOIN calls k ON k.answered_seq = r.seq JOIN messages m ON m.seq = k.seq
+    WHERE k.direction = 'OUT'""",
     # connections
     f"""INSERT INTO connections (connection_id, station, seq, remote_address, protocol, gateway, connected_at)
     SELECT connection, station, seq, remote_address, protocol, gateway, {TS}
@@ -137,6 +312,24 @@ OCPP: Final = (
     WHERE stations.station = x.station""",
     """UPDATE stations SET last_heartbeat_at = x.ts
     FROM (SELECT station, max(ts) AS ts FROM accepted WHERE action = 'Heartbeat' GROUP BY station) x
+    WHERE stations.station = x.station""",
+    # firmware and diagnostics / log uploads the station reports on (after UpdateFirmware, GetDiagnostics,
+    # GetLog): the last notification the CSMS accepted
+    """UPDATE stations
+    SET firmware_status = x.status, firmware_status_at = x.ts, firmware_request_id = x.request_id
+    FROM (
+        SELECT station, req->>'status' AS status, ts, TRY_CAST(req->>'requestId' AS INTEGER) AS request_id
+        FROM accepted WHERE action = 'FirmwareStatusNotification'
+        QUALIFY row_number() OVER (PARTITION BY station ORDER BY answer_seq DESC) = 1
+    ) x
+    WHERE stations.station = x.station""",
+    """UPDATE stations
+    SET diagnostics_status = x.status, diagnostics_status_at = x.ts, diagnostics_request_id = x.request_id
+    FROM (
+        SELECT station, req->>'status' AS status, ts, TRY_CAST(req->>'requestId' AS INTEGER) AS request_id
+        FROM accepted WHERE action IN ('DiagnosticsStatusNotification', 'LogStatusNotification')
+        QUALIFY row_number() OVER (PARTITION BY station ORDER BY answer_seq DESC) = 1
+    ) x
     WHERE stations.station = x.station""",
     # connector status: the last StatusNotification per connector
     f"""INSERT INTO connectors
@@ -261,13 +454,73 @@ OCPP: Final = (
     ) x
     WHERE transactions.station = x.station AND transactions.transaction_id = x.tid
       AND transactions.status = 'active'""",
+    *RESERVATIONS,
+    *LOCAL_LISTS,
     "DROP TABLE accepted",
+    "DROP TABLE answered",
+)
+
+# the parts of an events.command.* body (schemas.commands.CommandEvent) a command row comes from;
+# payloads stay JSON, numbers are read as text and cast, so a malformed body adds NULLs, not errors
+COMMAND_EVENT: Final = (
+    '{"commandId": "VARCHAR", "station": "VARCHAR", "action": "VARCHAR", "command": "VARCHAR", '
+    '"protocol": "VARCHAR", "gateway": "VARCHAR", "requestedBy": "VARCHAR", "payload": "JSON", "response": "JSON", '
+    '"outcome": "VARCHAR", "errorCode": "VARCHAR", "errorDescription": "VARCHAR", "errorDetails": "JSON", '
+    '"detail": "VARCHAR", "timeoutS": "VARCHAR", "durationMs": "VARCHAR"}'
+)
+# command columns that keep the latest value any of the command's events gave them
+_COMMAND_LATEST: Final = (
+    "station",
+    "action",
+    "command",
+    "outcome",
+    "requested_at",
+    "sent_at",
+    "finished_at",
+    "request",
+    "response",
+    "error_code",
+    "error_description",
+    "error_details",
+    "detail",
+    "duration_ms",
+    "requested_by",
+    "gateway",
+    "protocol",
+    "timeout_s",
 )
 
 EVENTS: Final = (
     f"""INSERT INTO events
     SELECT seq, {TS}, kind, name, station, severity, remote_address, detail, CAST(body AS JSON) FROM e""",
+    # commands: status from the newest event, every other column from the newest event that has it
+    # (arg_max skips NULLs); a later batch's events are newer than anything stored
+    f"""INSERT INTO commands (command_id, status, seq, {", ".join(_COMMAND_LATEST)})
+    SELECT command_id, arg_max(status, seq), max(seq), {", ".join(f"arg_max({c}, seq)" for c in _COMMAND_LATEST)}
+    FROM (
+        SELECT seq, name AS status, b.commandId AS command_id, coalesce(b.station, station) AS station,
+               b.action, b.command, b.protocol, b.gateway, b.requestedBy AS requested_by,
+               coalesce(b.outcome, CASE name WHEN 'answered' THEN 'answered' WHEN 'timed_out' THEN 'timeout' END)
+                   AS outcome,
+               CASE WHEN name = 'requested' THEN ts END AS requested_at,
+               CASE WHEN name = 'sent' THEN ts END AS sent_at,
+               CASE WHEN name IN ('answered', 'failed', 'timed_out') THEN ts END AS finished_at,
+               b.payload AS request, b.response, b.errorCode AS error_code,
+               b.errorDescription AS error_description, b.errorDetails AS error_details, b.detail,
+               TRY_CAST(b.durationMs AS DOUBLE) AS duration_ms, TRY_CAST(b.timeoutS AS DOUBLE) AS timeout_s
+        FROM (
+            SELECT seq, {TS} AS ts, name, station, from_json(body, '{COMMAND_EVENT}') AS b
+            FROM e WHERE kind = 'command'
+        )
+    )
+    WHERE command_id IS NOT NULL
+    GROUP BY command_id
+    ON CONFLICT (command_id) DO UPDATE
+    SET status = excluded.status, seq = excluded.seq,
+        {", ".join(f"{c} = coalesce(excluded.{c}, commands.{c})" for c in _COMMAND_LATEST)}""",
 )
+_EVENT_READS: Final = ("events", "command")
+assert len(_EVENT_READS) == len(EVENTS)
 
 CHECKPOINT: Final = (
     "INSERT INTO checkpoints VALUES ($stream, $seq) ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq"
@@ -275,13 +528,15 @@ CHECKPOINT: Final = (
 
 # What each statement of OCPP reads, in the same order. A statement changes nothing when what it
 # reads is absent from the batch (no rows to insert, no rows to update from), so it is left out:
-# a small live batch (a few heartbeats and meter values) runs a third of the statements. The
-# first six facts come from the batch's columns; the accepted actions from ``accepted`` itself.
+# a small live batch (a few heartbeats and meter values) runs a third of the statements. The facts
+# of the first script come from the batch's columns (:func:`_facts`); those of the second also
+# from the actions in ``accepted`` and ``answered`` (:func:`_actions`).
 _READS: Final = (
     "frames",  # messages
     "calls",  # calls
     "answers",  # pairing
     "accepted",  # CREATE accepted
+    "answered",  # CREATE answered
     "connected",  # connections
     "connection",  # message_count
     "disconnected",  # disconnected_at
@@ -289,6 +544,8 @@ _READS: Final = (
     "seen",  # stations
     "BootNotification",
     "Heartbeat",
+    "FirmwareStatusNotification",
+    "diagnostics",  # DiagnosticsStatusNotification, LogStatusNotification
     "StatusNotification",
     "StartTransaction",
     "TransactionEvent",  # 2.x transactions
@@ -296,10 +553,37 @@ _READS: Final = (
     "meter",  # meter_start / meter_last
     "StopTransaction",
     "TransactionEvent",  # 2.x stop
+    "reservations",  # CREATE reservation_changes
+    "sent:ReserveNow",
+    "answered:ReserveNow",
+    "answered:CancelReservation",
+    "uses reservation",  # StartTransaction / TransactionEvent with a reservationId
+    "ReservationStatusUpdate",
+    "reservations",  # requested in this batch
+    "reservations",  # requested earlier
+    "reservations",  # DROP reservation_changes
+    "answered:SendLocalList",  # CREATE list_ops
+    "answered:SendLocalList",  # DELETE entries
+    "answered:SendLocalList",  # INSERT entries
+    "answered:SendLocalList",  # DROP list_ops
+    "answered:SendLocalList",  # list version
+    "answered:GetLocalListVersion",  # reported version
     "accepted",  # DROP accepted
+    "answered",  # DROP answered
 )
-_FIRST_ACCEPTED: Final = 9  # statements from here on read ``accepted`` only
+_FIRST_ACCEPTED: Final = 10  # statements from here on read ``accepted`` or ``answered`` (or follow them)
 _METER_ACTIONS: Final = frozenset({"MeterValues", "StopTransaction", "TransactionEvent"})
+_DIAGNOSTICS_ACTIONS: Final = frozenset({"DiagnosticsStatusNotification", "LogStatusNotification"})
+_RESERVATION_CHANGES: Final = frozenset(
+    {
+        "sent:ReserveNow",
+        "answered:ReserveNow",
+        "answered:CancelReservation",
+        "uses reservation",
+        "ReservationStatusUpdate",
+    }
+)
+_ANSWERS: Final = ("CALLRESULT", "CALLERROR", "CALLRESULTERROR")
 assert len(_READS) == len(OCPP)
 
 
@@ -311,8 +595,14 @@ def _facts(frames: pa.Table, conns: pa.Table) -> set[str]:
         types = set(pc.unique(frames["type"]).to_pylist())
         if "CALL" in types:
             facts.add("calls")
-        if types & {"CALLRESULT", "CALLERROR", "CALLRESULTERROR"}:
+            sent = pc.and_(pc.equal(frames["type"], "CALL"), pc.equal(frames["direction"], "OUT"))
+            if pc.any(pc.and_(sent, pc.equal(frames["action"], "ReserveNow"))).as_py():
+                facts.add("sent:ReserveNow")
+        if types & set(_ANSWERS):
             facts.add("answers")
+            answers_in = pc.and_(pc.is_in(frames["type"], pa.array(_ANSWERS)), pc.equal(frames["direction"], "IN"))
+            if pc.any(answers_in).as_py():
+                facts.add("answered")
         results_out = pc.and_(pc.equal(frames["type"], "CALLRESULT"), pc.equal(frames["direction"], "OUT"))
         if pc.any(results_out).as_py():
             facts.add("accepted")
@@ -328,6 +618,32 @@ def _facts(frames: pa.Table, conns: pa.Table) -> set[str]:
     return facts
 
 
+def _actions(con: duckdb.DuckDBPyConnection, facts: set[str]) -> set[str]:
+    """The actions ``accepted`` (as they are) and ``answered`` (as ``answered:{action}``) hold, and
+    the facts that follow from them."""
+    parts = []
+    if "accepted" in facts:
+        # a transaction that may use a reservation: a cheap look at the text, the fold reads the field
+        parts.append(
+            """SELECT DISTINCT action, action IN ('StartTransaction', 'TransactionEvent')
+                                       AND contains(CAST(req AS VARCHAR), '"reservationId"')
+            FROM accepted"""
+        )
+    if "answered" in facts:
+        parts.append("SELECT DISTINCT 'answered:' || action, false FROM answered")
+    rows = con.execute(" UNION ALL ".join(parts)).fetchall() if parts else []
+    actions = {action for action, _ in rows}
+    if any(uses_reservation for _, uses_reservation in rows):
+        actions.add("uses reservation")
+    if actions & _METER_ACTIONS:
+        actions.add("meter")
+    if actions & _DIAGNOSTICS_ACTIONS:
+        actions.add("diagnostics")
+    if (actions | facts) & _RESERVATION_CHANGES:
+        actions.add("reservations")
+    return actions
+
+
 def _script(statements: range, facts: set[str]) -> str:
     return ";\n".join(OCPP[i] for i in statements if _READS[i] in facts)
 
@@ -335,8 +651,9 @@ def _script(statements: range, facts: set[str]) -> str:
 def apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     """Write ``batch`` and the stream positions it reached in one transaction.
 
-    Statements run as two scripts (one call into DuckDB each, so the writer thread hands the GIL
-    back and forth a few times per batch instead of once per statement)."""
+    OCPP statements run as two scripts (one call into DuckDB each, so the writer thread hands the
+    GIL back and forth a few times per batch instead of once per statement): the second's
+    statements are picked once the first has built ``accepted`` and ``answered``."""
     frames, conns, events = batch.tables()
     con.execute("BEGIN TRANSACTION")
     try:
@@ -347,13 +664,11 @@ def apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
             facts = _facts(frames, conns)
             if first := _script(range(_FIRST_ACCEPTED), facts):
                 con.execute(first)
-            if "accepted" in facts:
-                actions = {a for (a,) in con.execute("SELECT DISTINCT action FROM accepted").fetchall()}
-                if actions & _METER_ACTIONS:
-                    actions.add("meter")
-                con.execute(_script(range(_FIRST_ACCEPTED, len(OCPP)), actions | {"accepted"}))
+            if second := _script(range(_FIRST_ACCEPTED, len(OCPP)), facts | _actions(con, facts)):
+                con.execute(second)
         if events.num_rows:
-            con.execute(";\n".join(EVENTS))
+            held = {"events", "command"} if pc.any(pc.equal(events["kind"], "command")).as_py() else {"events"}
+            con.execute(";\n".join(sql for sql, reads in zip(EVENTS, _EVENT_READS, strict=True) if reads in held))
         if batch.last_ocpp:
             con.execute(CHECKPOINT, {"stream": "OCPP", "seq": batch.last_ocpp})
         if batch.last_events:

@@ -271,17 +271,30 @@ def stations(
     return [_station(r, connectors.get(r[0], [])) for r in rows], int(total[0]) if total else 0
 
 
-def station(cur: duckdb.DuckDBPyConnection, identity: str) -> views.StationDetail | None:
-    row = cur.execute(f"SELECT {STATION_COLUMNS} FROM stations s WHERE s.station = ?", [identity]).fetchone()
+def station(cur: duckdb.DuckDBPyConnection, identity: str, now: datetime | None = None) -> views.StationDetail | None:
+    """One station with its connection, active transactions, open reservations (as of ``now``,
+    default the wall clock) and what it last reported on firmware and diagnostics uploads."""
+    row = cur.execute(
+        f"""SELECT {STATION_COLUMNS}, s.firmware_status, {iso("s.firmware_status_at")},
+                   s.diagnostics_status, {iso("s.diagnostics_status_at")}
+        FROM stations s WHERE s.station = ?""",
+        [identity],
+    ).fetchone()
     if row is None:
         return None
     base = _station(row, _connectors(cur, [identity]).get(identity, []))
     current, _ = connections(cur, identity=identity, page=Page(limit=1))
     active, _ = transactions(cur, TransactionFilter(identity=identity, active=True), Page(limit=20))
+    open_reservations, _ = reservations(cur, now or datetime.now(UTC), identity=identity, open_only=True)
     return views.StationDetail(
         **msgspec.structs.asdict(base),
         connection=current[0] if current else None,
         active_transactions=active,
+        firmware_status=row[13],
+        firmware_status_at=row[14],
+        diagnostics_status=row[15],
+        diagnostics_status_at=row[16],
+        reservations=open_reservations,
     )
 
 
@@ -500,6 +513,145 @@ def security_events(
         )
         for r in rows
     ], int(total[0]) if total else 0
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+COMMAND_COLUMNS: Final = f"""command_id, station, action, command, status, outcome,
+    {iso("requested_at")}, {iso("sent_at")}, {iso("finished_at")}, request, response,
+    error_code, error_description, error_details, duration_ms, requested_by, detail"""
+
+
+def _command(r: Sequence[Any]) -> views.Command:
+    return views.Command(
+        command_id=r[0],
+        identity=r[1],
+        action=r[2],
+        command=r[3],
+        status=r[4],
+        outcome=r[5],
+        requested_at=r[6],
+        sent_at=r[7],
+        finished_at=r[8],
+        request=_raw(r[9]),
+        response=_raw(r[10]),
+        error_code=r[11],
+        error_description=r[12],
+        error_details=_raw(r[13]),
+        duration_ms=None if r[14] is None else round(r[14], 3),
+        requested_by=r[15],
+        detail=r[16],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFilter:
+    identity: str | None = None
+    status: str | None = None
+    action: str | None = None
+
+    def where(self) -> Where:
+        return (
+            Where().when(self.identity, "station = ?").when(self.status, "status = ?").when(self.action, "action = ?")
+        )
+
+
+def command(cur: duckdb.DuckDBPyConnection, command_id: str) -> views.Command | None:
+    row = cur.execute(f"SELECT {COMMAND_COLUMNS} FROM commands WHERE command_id = ?", [command_id]).fetchone()
+    return None if row is None else _command(row)
+
+
+def commands(cur: duckdb.DuckDBPyConnection, f: CommandFilter, page: Page = Page()) -> tuple[list[views.Command], int]:
+    """Newest first (by when they were requested, then by their latest event)."""
+    where = f.where()
+    rows = cur.execute(
+        f"""SELECT {COMMAND_COLUMNS} FROM commands {where.sql()}
+        ORDER BY requested_at DESC NULLS LAST, seq DESC LIMIT ? OFFSET ?""",
+        [*where.params, page.limit, page.offset],
+    ).fetchall()
+    total = cur.execute(f"SELECT count(*) FROM commands {where.sql()}", where.params).fetchone()
+    return [_command(r) for r in rows], int(total[0]) if total else 0
+
+
+# --- reservations -----------------------------------------------------------------------------
+
+# reservations with their status as of a moment (the one parameter): one still open when its
+# expiry passed has expired, whether or not the station said so
+RESERVATIONS_AT: Final = """(
+    SELECT r.* REPLACE (CASE WHEN r.status IN ('requested', 'accepted') AND r.expiry_date < ?::TIMESTAMP
+                             THEN 'expired' ELSE r.status END AS status)
+    FROM reservations r)"""
+
+
+def reservations(
+    cur: duckdb.DuckDBPyConnection,
+    now: datetime,
+    identity: str | None = None,
+    status: str | None = None,
+    page: Page = Page(),
+    *,
+    open_only: bool = False,
+) -> tuple[list[views.Reservation], int]:
+    """Newest first. ``status`` and ``open_only`` (requested or accepted) see the status as of ``now``."""
+    where = Where().when(identity, "station = ?").when(status, "status = ?")
+    if open_only:
+        where.add("status IN ('requested', 'accepted')")
+    rows = cur.execute(
+        f"""SELECT reservation_id, station, connector_id, evse_id, id_tag, parent_id_tag, {iso("expiry_date")},
+                   status, transaction_id, {iso("requested_at")}, {iso("updated_at")}
+        FROM {RESERVATIONS_AT} {where.sql()}
+        ORDER BY requested_at DESC, request_seq DESC LIMIT ? OFFSET ?""",
+        [_naive(now), *where.params, page.limit, page.offset],
+    ).fetchall()
+    total = cur.execute(
+        f"SELECT count(*) FROM {RESERVATIONS_AT} {where.sql()}", [_naive(now), *where.params]
+    ).fetchone()
+    return [
+        views.Reservation(
+            reservation_id=r[0],
+            identity=r[1],
+            connector_id=r[2],
+            evse_id=r[3],
+            id_tag=r[4],
+            parent_id_tag=r[5],
+            expiry_date=r[6],
+            status=r[7],
+            transaction_id=r[8],
+            requested_at=r[9],
+            updated_at=r[10],
+        )
+        for r in rows
+    ], int(total[0]) if total else 0
+
+
+# --- local authorization lists ----------------------------------------------------------------
+
+
+def local_list(cur: duckdb.DuckDBPyConnection, identity: str) -> views.LocalList | None:
+    """The station's local list (empty when evbus never set one); None for an unknown station."""
+    row = cur.execute(
+        f"""SELECT l.list_version, l.reported_version, l.update_type, {iso("l.updated_at")}
+        FROM stations s LEFT JOIN local_lists l USING (station) WHERE s.station = ?""",
+        [identity],
+    ).fetchone()
+    if row is None:
+        return None
+    entries = cur.execute(
+        f"""SELECT id_tag, token_type, status, {iso("expiry_date")}, parent_id_tag
+        FROM local_list_entries WHERE station = ? ORDER BY id_tag""",
+        [identity],
+    ).fetchall()
+    return views.LocalList(
+        identity=identity,
+        list_version=row[0],
+        reported_version=row[1],
+        update_type=row[2],
+        updated_at=row[3],
+        entries=[
+            views.LocalListEntry(id_tag=e[0], type=e[1], status=e[2], expiry_date=e[3], parent_id_tag=e[4])
+            for e in entries
+        ],
+    )
 
 
 # --- overview ---------------------------------------------------------------------------------

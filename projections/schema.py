@@ -11,7 +11,7 @@ from typing import Final
 
 import duckdb
 
-VERSION: Final = 1  # bump when a table changes: the runner then rebuilds from the stream
+VERSION: Final = 2  # bump when a table changes: the runner then rebuilds from the stream
 
 TABLES: Final = (
     "checkpoints",
@@ -23,6 +23,10 @@ TABLES: Final = (
     "transactions",
     "meter_values",
     "events",
+    "commands",
+    "reservations",
+    "local_lists",
+    "local_list_entries",
     "meta",
 )
 
@@ -88,7 +92,13 @@ CREATE TABLE IF NOT EXISTS stations (
     boot_at TIMESTAMP,
     boot_status VARCHAR,
     heartbeat_interval INTEGER,
-    last_heartbeat_at TIMESTAMP
+    last_heartbeat_at TIMESTAMP,
+    firmware_status VARCHAR,             -- the last FirmwareStatusNotification accepted
+    firmware_status_at TIMESTAMP,
+    firmware_request_id INTEGER,         -- 2.x: the UpdateFirmware request it reports on
+    diagnostics_status VARCHAR,          -- the last DiagnosticsStatusNotification (1.6) / LogStatusNotification (2.x)
+    diagnostics_status_at TIMESTAMP,
+    diagnostics_request_id INTEGER       -- 2.x: the GetLog request it reports on
 );
 
 CREATE TABLE IF NOT EXISTS connectors (
@@ -151,6 +161,77 @@ CREATE TABLE IF NOT EXISTS events (
     remote_address VARCHAR,
     detail VARCHAR,
     body JSON
+);
+
+-- one row per operator command, folded from its events.command.{station}.{status} events: each
+-- column holds the latest value any of its events gave it
+CREATE TABLE IF NOT EXISTS commands (
+    command_id VARCHAR PRIMARY KEY,      -- also the OCPP unique id of the CALL it sent
+    station VARCHAR,
+    action VARCHAR,
+    command VARCHAR,                     -- the version-neutral name (reset, reserve-now, ...) when the API mapped one
+    status VARCHAR NOT NULL,             -- of the latest event: requested | sent | answered | failed | timed_out
+    outcome VARCHAR,                     -- answered | error | timeout | offline | invalid | unavailable
+    requested_at TIMESTAMP,
+    sent_at TIMESTAMP,
+    finished_at TIMESTAMP,               -- answered, failed or timed out
+    request JSON,                        -- the CALL's payload as requested
+    response JSON,                       -- the station's CALLRESULT payload
+    error_code VARCHAR,
+    error_description VARCHAR,
+    error_details JSON,
+    detail VARCHAR,                      -- why, for invalid / offline / unavailable
+    duration_ms DOUBLE,
+    requested_by VARCHAR,
+    gateway VARCHAR,
+    protocol VARCHAR,
+    timeout_s DOUBLE,
+    seq BIGINT NOT NULL                  -- EVENTS sequence of the latest event
+);
+
+-- reservations evbus made (ReserveNow) and what became of them; status as of the latest change
+-- (an accepted reservation past its expiry is shown as expired at query time)
+CREATE TABLE IF NOT EXISTS reservations (
+    station VARCHAR NOT NULL,
+    reservation_id INTEGER NOT NULL,
+    protocol VARCHAR,
+    connector_id INTEGER,                -- 1.6 (0: any connector)
+    evse_id INTEGER,                     -- 2.x
+    id_tag VARCHAR,                      -- 2.x: idToken.idToken
+    parent_id_tag VARCHAR,               -- 2.x: groupIdToken.idToken
+    expiry_date TIMESTAMP,
+    status VARCHAR NOT NULL,             -- requested | accepted | faulted | occupied | rejected | unavailable
+                                         -- | failed (CALLERROR) | cancelled | used | expired | removed
+    transaction_id VARCHAR,              -- the transaction that used it
+    requested_at TIMESTAMP NOT NULL,     -- when the ReserveNow was sent
+    answered_at TIMESTAMP,               -- when the station answered it
+    used_at TIMESTAMP,
+    ended_at TIMESTAMP,                  -- cancelled, or expired / removed as the station reported
+    updated_at TIMESTAMP NOT NULL,       -- time of the latest change
+    request_seq BIGINT NOT NULL,         -- OCPP sequence of the ReserveNow
+    seq BIGINT NOT NULL,                 -- OCPP sequence of the latest change
+    PRIMARY KEY (station, reservation_id)
+);
+
+-- each station's local authorization list as evbus last set it (SendLocalList the station accepted)
+CREATE TABLE IF NOT EXISTS local_lists (
+    station VARCHAR PRIMARY KEY,
+    list_version INTEGER,                -- of the last update the station accepted
+    update_type VARCHAR,                 -- Full | Differential, of that update
+    updated_at TIMESTAMP,                -- when the station accepted it
+    reported_version INTEGER,            -- what the station's last GetLocalListVersion answer said
+    reported_at TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS local_list_entries (
+    station VARCHAR NOT NULL,
+    id_tag VARCHAR NOT NULL,             -- 2.x: idToken.idToken
+    token_type VARCHAR,                  -- 2.x: idToken.type
+    status VARCHAR NOT NULL,             -- idTagInfo.status / idTokenInfo.status
+    expiry_date TIMESTAMP,               -- 2.x: cacheExpiryDateTime
+    parent_id_tag VARCHAR,               -- 2.x: groupIdToken.idToken
+    seq BIGINT NOT NULL,                 -- OCPP sequence of the station's answer that set it
+    PRIMARY KEY (station, id_tag)
 );
 """
 

@@ -81,6 +81,11 @@ class Station(View):
 class StationDetail(Station):
     connection: Connection | None = None
     active_transactions: list[Transaction] = []
+    firmware_status: str | None = None  # the last FirmwareStatusNotification
+    firmware_status_at: str | None = None
+    diagnostics_status: str | None = None  # the last DiagnosticsStatusNotification / LogStatusNotification
+    diagnostics_status_at: str | None = None
+    reservations: list[Reservation] = []  # the open ones: requested or accepted, not expired
 
 
 class Liveness(View):
@@ -182,3 +187,74 @@ class Telemetry(View):
     uptime_seconds: float
     total_messages: int
     memory_usage: MemoryUsage
+
+
+class Command(View):
+    """An operator command and how it went (events.command.*). ``request``, ``response`` and
+    ``errorDetails`` are JSON as given."""
+
+    command_id: str
+    identity: str | None
+    action: str | None
+    command: str | None
+    status: str  # of the latest event: requested | sent | answered | failed | timed_out
+    outcome: str | None  # answered | error | timeout | offline | invalid | unavailable
+    requested_at: str | None
+    sent_at: str | None
+    finished_at: str | None
+    request: msgspec.Raw | None
+    response: msgspec.Raw | None
+    error_code: str | None
+    error_description: str | None
+    error_details: msgspec.Raw | None
+    duration_ms: float | None
+    requested_by: str | None
+    detail: str | None = None  # why, for invalid / offline / unavailable
+
+
+ReservationStatus = Literal[
+    "requested",
+    "accepted",
+    "faulted",
+    "occupied",
+    "rejected",
+    "unavailable",
+    "failed",
+    "cancelled",
+    "used",
+    "expired",
+    "removed",
+]
+
+
+class Reservation(View):
+    reservation_id: int
+    identity: str
+    connector_id: int | None  # 1.6
+    evse_id: int | None  # 2.x
+    id_tag: str | None
+    parent_id_tag: str | None
+    expiry_date: str | None
+    status: str  # a ReservationStatus
+    transaction_id: str | None
+    requested_at: str
+    updated_at: str
+
+
+class LocalListEntry(View):
+    id_tag: str
+    type: str | None  # 2.x idToken type
+    status: str
+    expiry_date: str | None
+    parent_id_tag: str | None
+
+
+class LocalList(View):
+    """A station's local authorization list as the SendLocalList updates it accepted left it."""
+
+    identity: str
+    list_version: int | None
+    reported_version: int | None  # from its last GetLocalListVersion answer
+    update_type: str | None
+    updated_at: str | None
+    entries: list[LocalListEntry] = []

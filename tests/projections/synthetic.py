@@ -1,6 +1,8 @@
 """A synthetic but realistic OCPP/EVENTS stream, published with the gateway's and processor's
 headers: connections, boots, statuses, 1.6 and 2.0.1 transactions with meter values, a CALLERROR,
-a malformed frame, a station retrying a CALL, security events."""
+a malformed frame, a station retrying a CALL, security events; operator commands and what they
+cause (reservations used, cancelled, refused and expired, local lists, firmware and diagnostics
+status) and their events."""
 
 from __future__ import annotations
 
@@ -11,9 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
+import msgspec
 from nats.js import JetStreamContext
 
+from projections import fold
+from projections.batch import Batch
 from schemas import subjects
+from schemas.commands import CommandEvent, encode
 
 
 @dataclass
@@ -79,14 +86,83 @@ class Script:
             self.frame(station, conn, protocol, "out", "CALLRESULT", action, uid, [3, uid, res], t + 0.004),
         ]
 
+    def command(
+        self, station: str, conn: str, protocol: str, action: str, req: Any, res: Any, t: float, error: str = ""
+    ) -> list[Message]:
+        """A CALL evbus sends and the station's answer: CALLRESULT ``res``, or CALLERROR ``error``."""
+        uid = f"c{next(self.ids)}"
+        answer = [4, uid, error, "refused", {}] if error else [3, uid, res]
+        return [
+            self.frame(station, conn, protocol, "out", "CALL", action, uid, [2, uid, action, req], t),
+            self.frame(station, conn, protocol, "in", "CALLERROR" if error else "CALLRESULT", action, uid, answer,
+                       t + 0.05),
+        ]  # fmt: skip
+
+    def commands_16(self, station: str, c: str, n: int, t: float) -> list[Message]:
+        """Reservations (one to use, one cancelled or refused), local list updates, firmware and
+        diagnostics notifications of a 1.6 station."""
+        p = "ocpp1.6"
+        out = self.command(station, c, p, "ReserveNow", {"connectorId": 1, "expiryDate": self.at(t + 3600),
+                           "idTag": f"TAG{n}", "reservationId": 100 + n}, {"status": "Accepted"}, t)  # fmt: skip
+        # a cancellation the station refuses leaves the reservation as it was
+        out += self.command(station, c, p, "CancelReservation", {"reservationId": 100 + n}, {"status": "Rejected"},
+                            t + 0.1)  # fmt: skip
+        other = {"connectorId": 2, "expiryDate": self.at(t + 7200), "idTag": "OTHER", "parentIdTag": "PARENT",
+                 "reservationId": 200 + n}  # fmt: skip
+        if n % 4 == 0:
+            out += self.command(station, c, p, "ReserveNow", other, {"status": "Accepted"}, t + 0.2)
+            out += self.command(station, c, p, "CancelReservation", {"reservationId": 200 + n}, {"status": "Accepted"},
+                                t + 0.3)  # fmt: skip
+        else:
+            out += self.command(station, c, p, "ReserveNow", other, None, t + 0.2, error="NotSupported")
+        full = {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [
+                {"idTag": f"A{n}", "idTagInfo": {"status": "Accepted", "expiryDate": self.at(86400)}},
+                {"idTag": f"B{n}", "idTagInfo": {"status": "Blocked", "parentIdTag": "P"}}]}  # fmt: skip
+        out += self.command(station, c, p, "SendLocalList", full, {"status": "Accepted"}, t + 0.4)
+        diff = {"listVersion": 2, "updateType": "Differential", "localAuthorizationList": [
+                {"idTag": f"B{n}"}, {"idTag": f"C{n}", "idTagInfo": {"status": "Accepted"}}]}  # fmt: skip
+        out += self.command(station, c, p, "SendLocalList", diff, {"status": "Accepted"}, t + 0.5)
+        refused = {"listVersion": 3, "updateType": "Differential", "localAuthorizationList": [{"idTag": f"A{n}"}]}
+        out += self.command(station, c, p, "SendLocalList", refused, {"status": "VersionMismatch"}, t + 0.6)
+        out += self.command(station, c, p, "GetLocalListVersion", {}, {"listVersion": 2}, t + 0.7)
+        out += self.call(station, c, p, "FirmwareStatusNotification", {"status": "Downloading"}, {}, t + 0.8)
+        out += self.call(station, c, p, "FirmwareStatusNotification", {"status": "Installed"}, {}, t + 0.9)
+        out += self.call(station, c, p, "DiagnosticsStatusNotification", {"status": "Uploaded"}, {}, t + 1.0)
+        return out
+
+    def commands_201(self, station: str, c: str, n: int, t: float) -> list[Message]:
+        """The same for a 2.0.1 station: a reservation to use, one the station reports expired."""
+        p = "ocpp2.0.1"
+        reserve = {"id": 300 + n, "evseId": 1, "expiryDateTime": self.at(t + 3600),
+                   "idToken": {"idToken": f"TOK{n}", "type": "ISO14443"}}  # fmt: skip
+        out = self.command(station, c, p, "ReserveNow", reserve, {"status": "Accepted"}, t)
+        lapsing = {"id": 400 + n, "evseId": 2, "expiryDateTime": self.at(t + 60),
+                   "idToken": {"idToken": "X", "type": "Central"},
+                   "groupIdToken": {"idToken": "G", "type": "Central"}}  # fmt: skip
+        out += self.command(station, c, p, "ReserveNow", lapsing, {"status": "Accepted"}, t + 0.1)
+        out += self.call(station, c, p, "ReservationStatusUpdate",
+                         {"reservationId": 400 + n, "reservationUpdateStatus": "Expired"}, {}, t + 0.2)  # fmt: skip
+        full = {"versionNumber": 5, "updateType": "Full", "localAuthorizationList": [
+                {"idToken": {"idToken": f"T{n}", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted",
+                 "cacheExpiryDateTime": self.at(86400), "groupIdToken": {"idToken": "G", "type": "Central"}}},
+                {"idToken": {"idToken": "U", "type": "eMAID"}, "idTokenInfo": {"status": "Invalid"}}]}  # fmt: skip
+        out += self.command(station, c, p, "SendLocalList", full, {"status": "Accepted"}, t + 0.3)
+        out += self.command(station, c, p, "GetLocalListVersion", {}, {"versionNumber": 5}, t + 0.4)
+        out += self.call(station, c, p, "FirmwareStatusNotification", {"status": "Installing", "requestId": 7}, {},
+                         t + 0.5)  # fmt: skip
+        out += self.call(station, c, p, "LogStatusNotification", {"status": "Uploading", "requestId": 8}, {}, t + 0.6)
+        return out
+
     def session_16(self, station: str, n: int, t: float) -> list[Message]:
         c, p, tx = f"{station}-c", "ocpp1.6", 1000 + n
         out = [self.conn(station, c, p, "connected", t)]
         out += self.call(station, c, p, "BootNotification", {"chargePointVendor": "V", "chargePointModel": f"M{n % 3}"},
                          {"status": "Accepted", "interval": 300, "currentTime": self.at(t)}, t + 0.1)  # fmt: skip
+        out += self.commands_16(station, c, n, t + 0.2)
         out += self.call(station, c, p, "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
-                         "status": "Preparing"}, {}, t + 1)  # fmt: skip
-        start = {"connectorId": 1, "idTag": f"TAG{n}", "meterStart": 1000 * n, "timestamp": self.at(t + 2)}
+                         "status": "Preparing"}, {}, t + 1.5)  # fmt: skip
+        start = {"connectorId": 1, "idTag": f"TAG{n}", "meterStart": 1000 * n, "timestamp": self.at(t + 2),
+                 "reservationId": 100 + n}  # fmt: skip
         out += self.call(station, c, p, "StartTransaction", start,
                          {"transactionId": tx, "idTagInfo": {"status": "Accepted"}}, t + 2)  # fmt: skip
         # the station retries the same MeterValues (same unique id): two CALLs, two answers
@@ -121,8 +197,10 @@ class Script:
         boot = {"chargingStation": {"vendorName": "W", "model": "X"}, "reason": "PowerUp"}
         out += self.call(station, c, p, "BootNotification", boot, {"status": "Accepted", "interval": 60,
                          "currentTime": self.at(t)}, t + 0.1)  # fmt: skip
+        out += self.commands_201(station, c, n, t + 0.2)
         for i, (kind, wh) in enumerate((("Started", 2.0), ("Updated", 3.5), ("Ended", 4.0))):
             event = {"eventType": kind, "timestamp": self.at(t + 10 + i * 60), "triggerReason": "Authorized",
+                     **({"reservationId": 300 + n} if kind != "Ended" else {}),  # Updated repeats it
                      "seqNo": i, "transactionInfo": {"transactionId": tx, **({"stoppedReason": "StoppedByEV"}
                      if kind == "Ended" else {})}, "evse": {"id": 1, "connectorId": 1},
                      "idToken": {"idToken": f"TOK{n}", "type": "ISO14443"},
@@ -158,6 +236,59 @@ def security_events(count: int) -> list[Message]:
         )
         for i in range(count)
     ]
+
+
+def command_events(stations: int) -> list[Message]:
+    """The events of one command per station of :meth:`Script.traffic`: answered, refused by the
+    station, or not answered in time; and one for a station that was offline."""
+    out: list[Message] = []
+
+    def event(station: str, command_id: str, status: str, second: int, **fields: Any) -> None:
+        body = CommandEvent(command_id=command_id, station=station, action="Reset", status=status,  # type: ignore[arg-type]
+                            at=f"2026-11-21T07:00:{second:02d}.000000Z", **fields)  # fmt: skip
+        headers = {subjects.H_STATION: station, subjects.H_MSG_ID: f"cmd:{command_id}:{status}"}
+        out.append(Message(subjects.command_event(station, status), headers, encode(body)))
+
+    for n in range(stations):
+        station = f"S16.{n}" if n % 2 == 0 else f"S201:{n}"
+        cid, second = f"cmd-{n}", n % 50
+        event(station, cid, "requested", second, command="reset", requested_by="admin", payload=RAW_RESET)
+        event(station, cid, "sent", second, gateway="gw-1", protocol="ocpp1.6" if n % 2 == 0 else "ocpp2.0.1")
+        if n % 3 == 0:
+            event(station, cid, "answered", second + 1, response=RAW_ACCEPTED, duration_ms=12.5)
+        elif n % 3 == 1:
+            event(station, cid, "failed", second + 1, outcome="error", error_code="NotSupported",
+                  error_description="no", error_details=RAW_DETAILS, duration_ms=8.0)  # fmt: skip
+        else:
+            event(station, cid, "timed_out", second + 5, timeout_s=5.0, duration_ms=5000.0)
+    event("GONE", "cmd-offline", "requested", 0, payload=RAW_RESET)
+    event("GONE", "cmd-offline", "failed", 0, outcome="offline", detail="no gateway holds GONE")
+    return out
+
+
+RAW_RESET = msgspec.Raw(b'{"type":"Hard"}')
+RAW_ACCEPTED = msgspec.Raw(b'{"status":"Accepted"}')
+RAW_DETAILS = msgspec.Raw(b'{"why":["x",1]}')
+
+
+def project(con: duckdb.DuckDBPyConnection, messages: list[Message], batch_size: int) -> None:
+    """Fold ``messages`` into ``con`` as the runner would, ``batch_size`` at a time (each stream
+    numbered from 1 in the order given), without a server."""
+    seqs = {"OCPP": 0, "EVENTS": 0}
+    batch = Batch()
+    for i, m in enumerate(messages):
+        stream_ns = 1_795_000_000_000_000_000 + i * 1000
+        if m.subject.startswith("events."):
+            seqs["EVENTS"] += 1
+            batch.add_event(seqs["EVENTS"], stream_ns, m.subject, m.headers, m.data)
+        else:
+            seqs["OCPP"] += 1
+            batch.add_ocpp(seqs["OCPP"], stream_ns, m.subject, m.headers, m.data)
+        if batch.size >= batch_size:
+            fold.apply(con, batch)
+            batch = Batch()
+    if batch.size:
+        fold.apply(con, batch)
 
 
 async def publish(js: JetStreamContext, messages: list[Message]) -> None:

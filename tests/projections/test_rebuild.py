@@ -24,7 +24,7 @@ from projections import schema
 from projections.rebuild import RebuildError, rebuild
 from projections.runner import Projection
 from schemas import streams
-from tests.projections.synthetic import Script, publish, security_events
+from tests.projections.synthetic import Script, command_events, publish, security_events
 from tests.support import eventually
 
 COMPARED = [t for t in schema.TABLES if t != "meta"]
@@ -50,8 +50,18 @@ def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         con.close()
 
 
+SECURITY_EVENTS = 25
+
+
+def events_of(stations: int) -> int:
+    """How many EVENTS messages :func:`fill` publishes: security events, and command events (each
+    station's command has three, the offline one two)."""
+    return SECURITY_EVENTS + 3 * stations + 2
+
+
 async def fill(nc: NATS, stations: int) -> int:
-    messages = Script().traffic(stations) + security_events(25)
+    messages = Script().traffic(stations) + security_events(SECURITY_EVENTS) + command_events(stations)
+    assert len(messages) - len(Script().traffic(stations)) == events_of(stations)
     for start in range(0, len(messages), 2000):
         await publish(nc.jetstream(), messages[start : start + 2000])
     return len(messages)
@@ -65,7 +75,7 @@ async def test_batch_boundaries_and_rebuild_change_nothing(private_nats: tuple[s
         await projection.catch_up(timeout=60)
     rebuilt = tmp_path / "rebuilt.duckdb"
     heads = await rebuild(nc, rebuilt)
-    assert heads == {"OCPP": pytest.approx(heads["OCPP"]), "EVENTS": 25}
+    assert heads == {"OCPP": pytest.approx(heads["OCPP"]), "EVENTS": events_of(40)}
 
     a, b = dump(small), dump(rebuilt)
     for table in COMPARED:
@@ -81,7 +91,17 @@ async def test_batch_boundaries_and_rebuild_change_nothing(private_nats: tuple[s
         assert retried == (40, 40)  # each retry of the same unique id paired with its own answer
         assert con.execute("SELECT count(*) FROM messages WHERE type = 'INVALID'").fetchone() == (20,)
         assert con.execute("SELECT count(*) FROM connections WHERE disconnected_at IS NULL").fetchone() == (0,)
-        assert con.execute("SELECT count(*) FROM events").fetchone() == (25,)
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (events_of(40),)
+        # what operator commands caused
+        assert con.execute("SELECT count(*) FROM commands").fetchone() == (41,)
+        rows = con.execute("SELECT status, count(*) FROM reservations GROUP BY ALL ORDER BY ALL").fetchall()
+        assert rows == [("cancelled", 10), ("expired", 20), ("failed", 10), ("used", 40)]
+        assert con.execute("SELECT count(*), sum(list_version) FROM local_lists").fetchone() == (40, 20 * 2 + 20 * 5)
+        assert con.execute("SELECT count(*) FROM local_list_entries").fetchone() == (80,)
+        assert con.execute("SELECT count(firmware_status), count(diagnostics_status) FROM stations").fetchone() == (
+            40,
+            40,
+        )
     finally:
         con.close()
 
@@ -168,13 +188,14 @@ async def test_killed_mid_stream_the_projection_loses_and_doubles_nothing(
         killed_at = await eventually(applied_some, timeout=30, interval=0.005)
         proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(proc.wait, 10)
-    assert 0 < killed_at < total - 25, "the process was not killed mid-stream"
+    events = events_of(1500)
+    assert 0 < killed_at < total - events, "the process was not killed mid-stream"
 
     async with api_process(url, data_dir) as (_, base), httpx.AsyncClient(base_url=base) as client:
 
         async def done() -> bool:
             positions = (await client.get("/healthz")).json()["projection"]
-            return positions == {"OCPP": total - 25, "EVENTS": 25}
+            return positions == {"OCPP": total - events, "EVENTS": events}
 
         await eventually(done, timeout=60)
     rebuilt = tmp_path / "rebuilt.duckdb"
