@@ -17,9 +17,10 @@ from evbus.clock import parse_moment, utc_now
 from evbus.embedded_nats import PortInUse
 from evbus.passwords import hash_password
 from evbus.settings import Settings, SettingsError, load
+from evbus.tokens import TokenError, token_record
 from projections.rebuild import RebuildError, rebuild
 from schemas import subjects
-from schemas.records import StationRecord, TokenRecord, UserRecord, encode
+from schemas.records import StationRecord, UserRecord, encode
 
 T = TypeVar("T")
 
@@ -269,9 +270,10 @@ async def _put_station(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _put_token(settings: Settings, args: argparse.Namespace) -> None:
-    record = TokenRecord(
-        id_tag=args.id_tag, status=args.status, expiry_date=args.expiry_date, parent_id_tag=args.parent_id_tag
-    )
+    try:  # the API's checks: idTag and parent without whitespace, expiry RFC 3339 (stored in UTC)
+        record = token_record(args.id_tag, args.status, args.expiry_date, args.parent_id_tag)
+    except TokenError as exc:
+        raise SystemExit(f"evbus token: {exc}") from None
     await _put(settings, subjects.BUCKET_TOKENS, args.id_tag, encode(record))
     print(f"token {args.id_tag!r}: {args.status}")
 

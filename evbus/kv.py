@@ -62,6 +62,17 @@ class KvMirror(Generic[T]):
     def get(self, key: str) -> T | None:
         return self._values.get(key)
 
+    def values(self) -> list[T]:
+        return list(self._values.values())
+
+    def remember(self, key: str, value: T) -> None:
+        """This process's own write, known before the watcher delivers it (its copy then replaces this)."""
+        self._values[key] = value
+
+    def forget(self, key: str) -> None:
+        """This process's own delete, before the watcher delivers it."""
+        self._values.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._values)
 
