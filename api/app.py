@@ -27,7 +27,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api import monitoring, operations
+from api import commands, history, monitoring, operations
+from api import state as csms_state
 from api.auth import COOKIE, bearer
 from api.services import Services, Svc
 from projections import queries
@@ -142,7 +143,15 @@ async def metrics(svc: Svc) -> bytes:
 
 def create_app(services: Services) -> Litestar:
     app = Litestar(
-        route_handlers=[*monitoring.ROUTES, *operations.ROUTES, healthz, metrics],
+        route_handlers=[
+            *monitoring.ROUTES,
+            *operations.ROUTES,
+            *commands.ROUTES,
+            *history.ROUTES,
+            *csms_state.ROUTES,
+            healthz,
+            metrics,
+        ],
         dependencies={"svc": Provide(lambda: services, sync_to_thread=False)},
         guards=[require_auth],
         exception_handlers={HTTPException: http_error, HTTP_500_INTERNAL_SERVER_ERROR: internal_error},

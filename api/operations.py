@@ -34,7 +34,8 @@ async def list_stations(
 
 @get("/api/stations/{identity:str}", operation_id="getStation", tags=["operations"])
 async def get_station(svc: Svc, identity: FromPath[str]) -> views.StationDetail:
-    found = await svc.projection.read(lambda cur: queries.station(cur, identity))
+    now = svc.now()
+    found = await svc.projection.read(lambda cur: queries.station(cur, identity, now))
     if found is None:
         raise NotFoundException(f"unknown station {identity!r}")
     return found

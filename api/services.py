@@ -9,13 +9,33 @@ from datetime import UTC, datetime
 
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 
 from api.auth import Auth
 from evbus.clock import Clock, rfc3339, utc_now
+from evbus.counters import KvCounter
+from evbus.profiles import ProfileStore
 from evbus.settings import Settings
+from evbus.tokens import TokenStore
+from processors.commands import named
+from processors.commands.client import CommandClient
 from projections.runner import Projection
 from schemas import subjects
+from schemas.charging import ChargingProfile
 from schemas.records import SecurityEvent, encode
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """KV ``csms`` counters of the ids evbus allocates when it sends CALLs."""
+
+    reservations: KvCounter
+    requests: KvCounter
+
+    @classmethod
+    async def open(cls, js: JetStreamContext) -> Counters:
+        kv = await js.key_value(subjects.BUCKET_CSMS)
+        return cls(KvCounter(kv, subjects.COUNTER_RESERVATIONS), KvCounter(kv, subjects.COUNTER_REQUESTS))
 
 
 @dataclass
@@ -27,10 +47,29 @@ class Services:
     clock: Clock = utc_now
     started: float = field(default_factory=time.monotonic)
     peak_connections: int = 0
+    tokens: TokenStore | None = None  # KV tokens (bootstrap.api opens it; routes answer 503 without)
+    profiles: ProfileStore | None = None  # KV charging_profiles
+    commands: CommandClient | None = None  # cmd.{station}.{action} requests
+    counters: Counters | None = None  # ids the CSMS allocates for the CALLs it sends
 
     @property
     def js(self):  # type: ignore[no-untyped-def]  # nats-py's JetStreamContext
         return self.nc.jetstream()
+
+    def command_context(self) -> named.Context:
+        """What mapping a named command may need: ids to allocate, stored profiles, the time."""
+        assert self.counters is not None
+        counters, profiles = self.counters, self.profiles
+
+        async def profile(ref: int | str) -> ChargingProfile | None:
+            return profiles.find(ref) if profiles is not None else None
+
+        return named.Context(
+            next_reservation_id=counters.reservations.next,
+            next_request_id=counters.requests.next,
+            profile=profile,
+            now=self.now,
+        )
 
     def now(self) -> datetime:
         return self.clock().astimezone(UTC)

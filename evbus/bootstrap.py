@@ -18,11 +18,15 @@ from nats.aio.client import Client as NATS
 
 from api.app import create_app, serve
 from api.auth import Auth, admin_token_hash
-from api.services import Services
+from api.services import Counters, Services
 from evbus.embedded_nats import embedded_nats, ensure_port_free
 from evbus.kv import KvMirror
+from evbus.profiles import ProfileStore
 from evbus.settings import Settings
+from evbus.tokens import TokenStore
 from gateways.ocpp.server import OcppGateway
+from processors.commands.app import CommandProcessor
+from processors.commands.client import CommandClient
 from processors.csms.app import CsmsProcessor
 from projections.runner import Projection
 from schemas import streams, subjects
@@ -95,10 +99,16 @@ async def gateway(b: Bus, settings: Settings) -> AsyncIterator[OcppGateway]:
 
 @contextlib.asynccontextmanager
 async def processors(b: Bus, settings: Settings) -> AsyncIterator[CsmsProcessor]:
+    """The CSMS processor (answers stations) and a command processor (sends them operators' CALLs)."""
     csms = CsmsProcessor(b.nc, b.url, settings)
+    commanding = CommandProcessor(b.nc, b.url, settings)
     await csms.start()
     try:
-        yield csms
+        await commanding.start()
+        try:
+            yield csms
+        finally:
+            await commanding.stop()
     finally:
         await csms.stop()
 
@@ -118,9 +128,24 @@ async def api(b: Bus, settings: Settings) -> AsyncIterator[Api]:
     async with contextlib.AsyncExitStack() as stack:
         users = await KvMirror.open(js, subjects.BUCKET_USERS, UserRecord)
         stack.push_async_callback(users.stop)
+        tokens = await TokenStore.open(js)
+        stack.push_async_callback(tokens.stop)
+        profiles = await ProfileStore.open(js)
+        stack.push_async_callback(profiles.stop)
         projection = await stack.enter_async_context(Projection(b.nc, settings.data_dir / PROJECTION_FILE))
         auth = Auth(token_hash, users, open_access=settings.api_open, session_ttl_s=settings.api_session_hours * 3600)
-        services = Services(nc=b.nc, projection=projection, auth=auth, settings=settings)
+        commands = CommandClient(b.nc, settings.call_timeout)
+        stack.push_async_callback(commands.stop)
+        services = Services(
+            nc=b.nc,
+            projection=projection,
+            auth=auth,
+            settings=settings,
+            tokens=tokens,
+            profiles=profiles,
+            commands=commands,
+            counters=await Counters.open(js),
+        )
         port = await stack.enter_async_context(serve(create_app(services), settings.api_host, settings.api_port))
         yield Api(services, port, generated)
 

@@ -48,7 +48,7 @@ class StationConnection:
     awaiting: OrderedDict[str, float] = field(default_factory=OrderedDict)
     pending: PendingCall | None = None
     # made with the first CALL of ours: most stations never get one, and a Queue is ~3 KB
-    calls: asyncio.Queue[tuple[str, str, str]] | None = None
+    calls: asyncio.Queue[tuple[str, str, str, float]] | None = None
     sender: asyncio.Task[None] | None = None
 
     def next_msg_id(self, gateway: str) -> str:
@@ -73,11 +73,14 @@ class StationConnection:
 
     # --- our CALLs, one in flight ---------------------------------------------------------------
 
-    def queue_call(self, unique_id: str, action: str, frame: str) -> bool:
+    def queue_call(self, unique_id: str, action: str, frame: str, timeout: float | None = None) -> bool:
+        """Send ``frame`` once the CALL before it is answered; wait for the answer up to ``timeout``
+        (the command's own, when shorter than the gateway's) before the next may go."""
         if self.calls is None:
             self.calls = asyncio.Queue(MAX_QUEUED_CALLS)
+        wait = self.call_timeout if timeout is None else min(timeout, self.call_timeout)
         try:
-            self.calls.put_nowait((unique_id, action, frame))
+            self.calls.put_nowait((unique_id, action, frame, wait))
         except asyncio.QueueFull:
             log.warning("%s: dropped CALL %s %s, %d already queued", self.station, action, unique_id, MAX_QUEUED_CALLS)
             return False
@@ -97,15 +100,15 @@ class StationConnection:
     async def _send_calls(self) -> None:
         assert self.calls is not None
         while True:
-            unique_id, action, frame = await self.calls.get()
+            unique_id, action, frame, wait = await self.calls.get()
             call = PendingCall(unique_id, action)
             self.pending = call
             if not await self._send(frame):
                 return
             try:
-                await asyncio.wait_for(call.answered.wait(), self.call_timeout)
+                await asyncio.wait_for(call.answered.wait(), wait)
             except TimeoutError:
-                log.info("%s: no answer to %s %s within %.0f s", self.station, action, unique_id, self.call_timeout)
+                log.info("%s: no answer to %s %s within %g s", self.station, action, unique_id, wait)
                 if self.pending is call:
                     self.pending = None
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Final, Literal
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -44,6 +45,7 @@ from gateways.ocpp.handshake import (
     station_id_from_path,
 )
 from schemas import ocpp_j, subjects
+from schemas.commands import H_TIMEOUT
 from schemas.ocpp_j import PROTOCOLS, Call, CallError, CallResult, Malformed, MessageType, Protocol
 from schemas.records import ConnectionEvent, Presence, SecurityEvent, StationRecord, encode
 from schemas.streams import PRESENCE_TTL_S
@@ -90,6 +92,7 @@ class OcppGateway:
         self._connection_numbers = itertools.count(1)
         self._server: Server | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._control: Subscription | None = None
         self.port: int = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -113,12 +116,16 @@ class OcppGateway:
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
         self._refresher = asyncio.create_task(self._refresh_presence(), name="presence")
+        self._control = await self.nc.subscribe(subjects.gateway_control(self.id, "disconnect"), cb=self._disconnect)
         log.info(
             "OCPP gateway %s listening on ws://%s:%d/ocpp/{stationId}", self.id, self.settings.ocpp_host, self.port
         )
         return self.port
 
     async def stop(self) -> None:
+        if self._control:
+            with contextlib.suppress(Exception):
+                await self._control.unsubscribe()
         if self._refresher:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -341,7 +348,7 @@ class OcppGateway:
             unique_id = headers.get(subjects.H_ID, "")
             frame = msg.data.decode()
             if kind == "CALL":
-                conn.queue_call(unique_id, headers.get(subjects.H_ACTION, ""), frame)
+                conn.queue_call(unique_id, headers.get(subjects.H_ACTION, ""), frame, _seconds(headers.get(H_TIMEOUT)))
             elif kind in ("CALLRESULT", "CALLERROR"):
                 if not await conn.deliver_answer(unique_id, frame):
                     log.debug("%s: dropped %s for %s: not awaited on this socket", conn.station, kind, unique_id)
@@ -384,6 +391,26 @@ class OcppGateway:
             await self._publish(subjects.security_event(category), encode(event), headers)
         except StorageUnavailable:
             log.error("security event %s for %s could not be stored", category, station)
+
+    # --- control ------------------------------------------------------------------------------
+
+    async def _disconnect(self, msg: Msg) -> None:
+        """``evbus.gateway.{id}.disconnect`` ``{station, reason?}``: close that station's socket
+        (it is recorded as ``conn.disconnected`` with the reason); reply ``{disconnected: bool}``."""
+        answer: dict[str, object]
+        try:
+            request = _disconnect_request(msg.data)
+        except msgspec.DecodeError as exc:
+            answer = {"disconnected": False, "error": str(exc)}
+        else:
+            conn = self.connections.get(request.station)
+            if conn is not None:
+                reason = f"disconnected by operator: {request.reason}" if request.reason else "disconnected by operator"
+                log.info("%s: %s", request.station, reason)
+                await conn.socket.close(1000, reason[:120])
+            answer = {"disconnected": conn is not None}
+        if msg.reply:
+            await msg.respond(encode(answer))
 
     # --- presence -------------------------------------------------------------------------------
 
@@ -458,6 +485,22 @@ class OcppGateway:
         if failed:
             log.warning("presence of %d of %d stations not refreshed", failed, len(connections))
         return failed
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 < value < float("inf") else None
+
+
+class DisconnectRequest(msgspec.Struct, forbid_unknown_fields=True):
+    station: str
+    reason: str = ""
+
+
+_disconnect_request = msgspec.json.Decoder(DisconnectRequest).decode
 
 
 def _address(ws: ServerConnection) -> str:
