@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +26,6 @@ from nats.js.errors import KeyNotFoundError
 from ocpp.exceptions import GenericError
 from ocpp.v16 import call as call16
 
-from evbus import bootstrap
 from processors.commands import named
 from schemas import subjects
 from schemas.records import ConnectionEvent
@@ -471,12 +474,37 @@ async def test_disconnect(site: Stack, api: httpx.AsyncClient) -> None:
 # --- two gateways on one bus ------------------------------------------------------------------
 
 
-async def test_a_command_reaches_a_station_on_another_gateway(site: Stack, api: httpx.AsyncClient) -> None:
-    settings = site.settings.with_(gateway_id="gw-2", ocpp_port=0)
-    async with bootstrap.bus(settings, embedded=False) as b, bootstrap.gateway(b, settings) as gw2:
+@contextlib.asynccontextmanager
+async def gateway_process(stack: Stack, gateway_id: str) -> AsyncIterator[str]:
+    """``evbus gateway`` as a process of its own on the stack's NATS; yields its OCPP url."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVBUS_")}
+    env.update(
+        EVBUS_NATS_URL=stack.settings.nats_url or "",
+        EVBUS_GATEWAY_ID=gateway_id,
+        EVBUS_OCPP_HOST="127.0.0.1",
+        EVBUS_OCPP_PORT="0",
+        EVBUS_DATA_DIR=str(stack.settings.data_dir / gateway_id),
+        EVBUS_LOG_LEVEL="WARNING",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evbus.cli", "gateway", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        match = re.search(r"(ws://127\.0\.0\.1:\d+/ocpp)", line)
+        assert match, line
+        yield match.group(1)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_a_command_reaches_a_station_on_another_gateway_process(site: Stack, api: httpx.AsyncClient) -> None:
+    async with gateway_process(site, "gw-2") as ocpp_url:
         station = new_id()
-        url = f"ws://127.0.0.1:{gw2.port}/ocpp/{station}"
-        async with online(site, Station201, "ocpp2.0.1", station, url) as (cp, wire):
+        async with online(site, Station201, "ocpp2.0.1", station, f"{ocpp_url}/{station}") as (cp, wire):
             r = await post_command(api, station, "reset", {"type": "soft"})
             assert r.status_code == 200, r.text
             assert r.json()["response"] == {"status": "Accepted"}
@@ -599,3 +627,23 @@ async def test_a_station_starts_on_its_own_with_a_reservation(site: Stack, api: 
         [shown] = r.json()
         assert shown["reservationId"] == reservation
         assert shown["status"] == "used"
+
+
+# --- status notifications that follow commands ------------------------------------------------
+
+
+async def test_firmware_and_diagnostics_progress_shows_on_the_station(site: Stack, api: httpx.AsyncClient) -> None:
+    async with online(site, Station16, "ocpp1.6") as (cp, _):
+        r = await post_command(api, cp.id, "update-firmware", {"location": "https://fw.example/cp.bin"})
+        assert r.status_code == 200, r.text
+        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+            await cp.call(call16.FirmwareStatusNotification(status=status))
+        r = await post_command(api, cp.id, "get-diagnostics", {"location": "ftp://logs.example/"})
+        assert r.status_code == 200, r.text
+        await cp.call(call16.DiagnosticsStatusNotification(status="Uploading"))
+        await cp.call(call16.DiagnosticsStatusNotification(status="Uploaded"))
+        await site.projected()
+        station = (await api.get(f"/api/stations/{cp.id}")).json()
+        assert station["firmwareStatus"] == "Installed"
+        assert station["diagnosticsStatus"] == "Uploaded"
+        assert station["firmwareStatusAt"] is not None
