@@ -140,8 +140,8 @@ async def _known(svc: Services, station: str) -> bool:
     """Ever seen (read model), registered, or connected right now."""
     if await svc.projection.read(lambda cur: queries.station_exists(cur, station)):
         return True
-    registry = await svc.js.key_value(subjects.BUCKET_REGISTRY)
-    for kv in (registry, await svc.js.key_value(subjects.BUCKET_STATIONS)):
+    registry = await svc.kv(subjects.BUCKET_REGISTRY)
+    for kv in (registry, await svc.kv(subjects.BUCKET_STATIONS)):
         try:
             await kv.get(subjects.kv_key(station))
             return True
@@ -151,7 +151,7 @@ async def _known(svc: Services, station: str) -> bool:
 
 
 async def _presence_of(svc: Services, station: str) -> Presence | None:
-    kv = await svc.js.key_value(subjects.BUCKET_STATIONS)
+    kv = await svc.kv(subjects.BUCKET_STATIONS)
     try:
         entry = await kv.get(subjects.kv_key(station))
     except KeyNotFoundError:
@@ -286,7 +286,7 @@ async def status_round_call(svc: Svc, request: Request[Any, Any, Any], timeout_s
         wanted = msgspec.json.decode(body, type=RoundCall) if body.strip() else RoundCall()
     except msgspec.DecodeError as exc:
         raise HTTPException(status_code=400, detail=f"invalid body: {exc}") from exc
-    kv = await svc.js.key_value(subjects.BUCKET_STATIONS)
+    kv = await svc.kv(subjects.BUCKET_STATIONS)
     if wanted.identities is None:
         try:
             keys = await kv.keys()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 
 from api.auth import Auth
 from evbus.clock import Clock, rfc3339, utc_now
@@ -51,10 +52,18 @@ class Services:
     profiles: ProfileStore | None = None  # KV charging_profiles
     commands: CommandClient | None = None  # cmd.{station}.{action} requests
     counters: Counters | None = None  # ids the CSMS allocates for the CALLs it sends
+    _buckets: dict[str, KeyValue] = field(default_factory=dict, repr=False)
 
     @property
     def js(self):  # type: ignore[no-untyped-def]  # nats-py's JetStreamContext
         return self.nc.jetstream()
+
+    async def kv(self, bucket: str) -> KeyValue:
+        """The KV bucket's handle, looked up once (``js.key_value`` asks the server every time)."""
+        found = self._buckets.get(bucket)
+        if found is None:
+            found = self._buckets[bucket] = await self.nc.jetstream().key_value(bucket)
+        return found
 
     def command_context(self) -> named.Context:
         """What mapping a named command may need: ids to allocate, stored profiles, the time."""

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "projection_live": ["-m", "bench.projection_live"],
     "projection_ingest": ["-m", "bench.projection_ingest"],
     "queries": ["-m", "bench.queries"],
+    "commands": ["-m", "bench.commands"],
 }
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from evbus.clock import Clock, rfc3339, utc_now
-from evbus.publishing import StorageUnavailable, Store, publish_until_stored
+from evbus.publishing import NotStored, StorageUnavailable, Store, publish_until_stored
 from evbus.settings import Settings
 from schemas import commands, payloads, subjects
 from schemas.commands import CommandEvent, CommandReply, EventStatus, Outcome
@@ -77,12 +77,20 @@ class _Command:
         self.protocol: str | None = None
         self.gateway: str | None = None
         self.started = time.perf_counter()
+        self.unsettled: list[tuple[str, bytes, dict[str, str], asyncio.Future[int] | None]] = []
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.started) * 1000, 3)
 
     async def record(self, status: EventStatus, **fields: object) -> None:
-        """Store ``events.command.{station}.{status}``; a command goes on if its event cannot be stored."""
+        """Store ``events.command.{station}.{status}`` and every event sent before it. A command
+        goes on if its event cannot be stored."""
+        await self.record_soon(status, **fields)
+        await self.settle()
+
+    async def record_soon(self, status: EventStatus, **fields: object) -> None:
+        """Publish the event now; :meth:`settle` checks its ack. Events leave in order on one
+        connection, so they are stored in order."""
         event = CommandEvent(
             command_id=self.id,
             station=self.station,
@@ -95,17 +103,30 @@ class _Command:
             requested_by=self.requested_by,
             **fields,  # type: ignore[arg-type]
         )
+        subject = subjects.command_event(self.station, status)
+        body = commands.encode(event)
         headers = {subjects.H_STATION: self.station, subjects.H_MSG_ID: f"cmd:{self.id}:{status}"}
         try:
-            await publish_until_stored(
-                self.processor.store,
-                subjects.command_event(self.station, status),
-                commands.encode(event),
-                headers,
-                budget=STORE_BUDGET_S,
-            )
-        except StorageUnavailable as exc:
-            log.error("command %s %s: %s event not stored: %s", self.id, self.action, status, exc)
+            ack: asyncio.Future[int] | None = await self.processor.store.send(subject, body, headers)
+        except NotStored:
+            ack = None  # settle() publishes it again
+        self.unsettled.append((subject, body, headers, ack))
+
+    async def settle(self) -> None:
+        """Wait for the acks of the events sent so far; publish again (same Nats-Msg-Id) what was not
+        stored. Only then can an event land after a later one of the same command."""
+        unsettled, self.unsettled = self.unsettled, []
+        for subject, body, headers, ack in unsettled:
+            if ack is not None:
+                try:
+                    await ack
+                    continue
+                except NotStored:
+                    pass
+            try:
+                await publish_until_stored(self.processor.store, subject, body, headers, budget=STORE_BUDGET_S)
+            except StorageUnavailable as exc:
+                log.error("command %s %s: %s not stored: %s", self.id, self.action, subject, exc)
 
     async def fail(self, outcome: Outcome, detail: str, **fields: object) -> CommandReply:
         duration = self.elapsed_ms()
@@ -167,7 +188,7 @@ class CommandProcessor:
         presence = await self._where(cmd.station)
         if presence is not None:
             cmd.protocol, cmd.gateway = presence.protocol, presence.gateway
-        await cmd.record("requested", payload=msgspec.Raw(cmd.body), timeout_s=cmd.timeout)
+        await cmd.record_soon("requested", payload=msgspec.Raw(cmd.body), timeout_s=cmd.timeout)
         if presence is None or presence.protocol not in PROTOCOLS:
             return await cmd.fail("offline", f"station {cmd.station!r} is not connected")
         protocol: Protocol = presence.protocol  # type: ignore[assignment]
@@ -208,7 +229,7 @@ class CommandProcessor:
                 await publish_until_stored(self.store, subject, frame, headers, budget=STORE_BUDGET_S)
             except StorageUnavailable as exc:
                 return await cmd.fail("unavailable", f"the CALL could not be stored: {exc}")
-            await cmd.record("sent")
+            await cmd.record_soon("sent")
             try:
                 msg = await asyncio.wait_for(answer, cmd.timeout)
             except TimeoutError:

@@ -491,10 +491,15 @@ async def gateway_process(stack: Stack, gateway_id: str) -> AsyncIterator[str]:
     )
     try:
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        match = re.search(r"(ws://127\.0\.0\.1:\d+/ocpp)", line)
-        assert match, line
-        yield match.group(1)
+        stdout = process.stdout
+
+        async def listening() -> str:
+            while line := (await stdout.readline()).decode():
+                if match := re.search(r"(ws://127\.0\.0\.1:\d+/ocpp)", line):
+                    return match.group(1)
+            raise AssertionError(f"evbus gateway exited ({await process.wait()}) before it listened")
+
+        yield await asyncio.wait_for(listening(), 60)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
