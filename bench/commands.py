@@ -102,7 +102,8 @@ async def site(data: Path) -> AsyncIterator[tuple[bootstrap.Running, Settings]]:
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="evbus-bench-commands-") as tmp:
         async with site(Path(tmp)) as (running, _settings):
-            assert running.ocpp_url and running.api_url
+            assert running.ocpp_url
+            assert running.api_url
             nc = running.bus.nc
             names = [f"BENCH-{i:03d}" for i in range(args.stations)]
             stop = asyncio.Event()
