@@ -19,7 +19,7 @@ from projections import queries, views
 from schemas import subjects
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="rows per page")]
-Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
+Offset = Annotated[int, QueryParameter(ge=0, le=2**63 - 1, description="rows to skip")]  # DuckDB: BIGINT
 
 
 def listing(rows: list[Any], total: int) -> Response[list[Any]]:

@@ -119,8 +119,10 @@ def parse(text: str | bytes, protocol: Protocol) -> Message | Malformed:
     codes = ERROR_CODES[protocol]
     try:
         frame = msgspec.json.decode(text)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeError):  # UnicodeEncodeError: a str with lone surrogates
         return _malformed("not valid JSON", UNREADABLE_ID, codes.rpc)
+    except RecursionError:  # nesting beyond what this thread's stack allows
+        return _malformed("nested too deeply", UNREADABLE_ID, codes.rpc)
     if not isinstance(frame, list) or not frame:
         return _malformed("not a JSON array", UNREADABLE_ID, codes.rpc)
     unique_id = _readable_id(frame)

@@ -72,9 +72,12 @@ def validate(protocol: Protocol, action: str, payload: Any, kind: Kind = "reques
     codes = ERROR_CODES[protocol]
     if validator is None:
         return Invalid(codes.not_implemented, f"{action} is not an {protocol} action", {})
-    if validator.is_valid(payload):
-        return None
-    error = next(iter(validator.iter_errors(payload)))
+    try:
+        if validator.is_valid(payload):
+            return None
+        error = next(iter(validator.iter_errors(payload)))
+    except ValueError as exc:  # jsonschema-rs: "Recursion limit reached" (a payload nested hundreds deep)
+        return Invalid(codes.format, f"payload cannot be validated: {exc}"[:255], {})
     path = "/".join(str(p) for p in error.instance_path)
     kind_name = type(error.kind).__name__
     if kind_name == "Required":

@@ -158,7 +158,11 @@ class CsmsProcessor:
     async def _drain(self, station: str, lane: _Lane) -> None:
         try:
             while lane.frames:
-                await self._process(lane.frames[0])
+                try:
+                    await self._process(lane.frames[0])
+                except Exception:  # one frame must not stop its station's lane for good
+                    log.exception("%s: frame at seq %d failed; answering InternalError", station, lane.frames[0].seq)
+                    await self._internal_error(lane.frames[0])
                 lane.frames.popleft()
         finally:
             lane.task = None
@@ -182,6 +186,19 @@ class CsmsProcessor:
         if reply is not None:
             await self._publish_answer(frame, message, protocol, reply)  # type: ignore[arg-type]
         await frame.msg.ack()
+
+    async def _internal_error(self, frame: InboundFrame) -> None:
+        """Answer a CALL that could not be processed with CALLERROR InternalError, then ack it: a
+        redelivery would fail the same way and hold up every later call of the station."""
+        protocol = frame.headers.get(subjects.H_PROTOCOL)
+        message = ocpp_j.parse(frame.body, protocol) if protocol in PROTOCOLS else None  # type: ignore[arg-type]
+        if isinstance(message, Call) and message.type == ocpp_j.MessageType.CALL:
+            codes = ocpp_j.ERROR_CODES[protocol]  # type: ignore[index]
+            error = Answer("CALLERROR", ocpp_j.call_error(message.unique_id, codes.internal, "internal error"))
+            with contextlib.suppress(Exception):
+                await self._publish_answer(frame, message, protocol, error)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            await frame.msg.ack()
 
     async def _publish_answer(self, frame: InboundFrame, call: Call, protocol: Protocol, reply: Answer) -> None:
         station = frame.headers[subjects.H_STATION]
