@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api import commands, history, monitoring, operations
+from api import commands, history, monitoring, operations, stations
 from api import state as csms_state
 from api.auth import COOKIE, bearer
 from api.services import Services, Svc
@@ -149,12 +149,14 @@ def create_app(services: Services) -> Litestar:
             *commands.ROUTES,
             *history.ROUTES,
             *csms_state.ROUTES,
+            *stations.ROUTES,
             healthz,
             metrics,
         ],
         dependencies={"svc": Provide(lambda: services, sync_to_thread=False)},
         guards=[require_auth],
         exception_handlers={HTTPException: http_error, HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
+        request_max_body_size=services.settings.api_max_body_bytes,  # larger: 413, before the body is read
         openapi_config=OpenAPIConfig(
             title="evbus",
             version="0.1.0",

@@ -140,6 +140,8 @@ def role_env(nats_url: str, port: int, data_dir: Path, heartbeat: int) -> dict[s
         EVBUS_OCPP_PORT=str(port),
         EVBUS_HEARTBEAT_INTERVAL=str(heartbeat),
         EVBUS_UNKNOWN_TOKENS="accept",
+        EVBUS_STATION_RATE="0",  # load generators: the per-station and per-address limits are off
+        EVBUS_HANDSHAKE_RATE="0",
     )
     return env
 

@@ -223,6 +223,8 @@ async def _start_evbus(variant: Variant, workdir: Path, logs: Any) -> Server:
         EVBUS_MQTT_PORT="0",
         EVBUS_OCPP_PORT="0",
         EVBUS_OCPP_HOST="127.0.0.1",
+        EVBUS_STATION_RATE="0",  # load generators: the per-station and per-address limits are off
+        EVBUS_HANDSHAKE_RATE="0",
         EVBUS_API_PORT="0",
         EVBUS_API_TOKEN=secrets.token_urlsafe(24),
         EVBUS_EVENT_LOOP=variant.loop,

@@ -176,6 +176,8 @@ async def stack(settings: Settings, roles: Collection[str] = ROLES, *, embedded:
             host = "127.0.0.1" if settings.ocpp_host in ("0.0.0.0", "") else settings.ocpp_host
             ocpp_url = f"ws://{host}:{gw.port}/ocpp"
             print(f"evbus is up: connect charge points to {ocpp_url}/<stationId>", flush=True)
+            if gw.tls_port is not None:
+                print(f"  with TLS (security profiles 2, 3): wss://{host}:{gw.tls_port}/ocpp/<stationId>", flush=True)
         if "api" in roles:
             served = await exits.enter_async_context(api(b, settings))
             api_url = f"http://{settings.api_host}:{served.port}"

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final, TypeVar
 
+from api.stations import password_problem
 from evbus import bootstrap, replay
 from evbus.clock import parse_moment, utc_now
 from evbus.embedded_nats import PortInUse
@@ -73,10 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     user.add_argument("username")
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
-    station = commands.add_parser("station", help="register a station and set its password (OCPP security profile 1)")
+    station = commands.add_parser(
+        "station", help="register a station: its password and OCPP security profile (PUT /api/stations/{id}/security)"
+    )
     station.add_argument("station_id")
     station.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     station.add_argument("--no-password", action="store_true", help="register without a password")
+    station.add_argument(
+        "--security-profile",
+        type=int,
+        choices=[0, 1, 2, 3],
+        help="0 open, 1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate (no password asked); "
+        "default: 1 with a password, 0 without",
+    )
     station.add_argument("--description", default="")
 
     _add_sim(commands)
@@ -129,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(_sim(args), settings)
         elif args.command == "demo":
             run(_demo(settings, args), settings)
-    except PortInUse as exc:
+    except (PortInUse, SettingsError) as exc:  # SettingsError here: e.g. a TLS certificate that does not load
         print(f"evbus: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -258,15 +268,24 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _put_station(settings: Settings, args: argparse.Namespace) -> None:
+    profile = args.security_profile
     password_hash = None
-    if not args.no_password:
+    if profile in (1, 2) and args.no_password:
+        raise SystemExit(f"evbus station: security profile {profile} needs a password")
+    if not args.no_password and (profile not in (0, 3) or args.password_stdin):
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("station password: ")
         if not password:
             raise SystemExit("evbus station: empty password (use --no-password to register without one)")
+        problem = password_problem(password)
+        if problem:  # stored all the same: it may be what the charger already has
+            print(f"evbus station: warning: {problem}", file=sys.stderr)
         password_hash = hash_password(password)
-    record = StationRecord(password_hash=password_hash, description=args.description)
+    record = StationRecord(password_hash=password_hash, description=args.description, security_profile=profile)
     await _put(settings, subjects.BUCKET_REGISTRY, args.station_id, encode(record))
-    print(f"station {args.station_id!r} registered" + (" with a password" if password_hash else ""))
+    print(
+        f"station {args.station_id!r} registered, security profile {record.profile}"
+        + (" with a password" if password_hash else "")
+    )
 
 
 async def _put_token(settings: Settings, args: argparse.Namespace) -> None:

@@ -24,11 +24,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mqtt_port: int = 1883
     ocpp_host: str = "0.0.0.0"
     ocpp_port: int = 9000
+    ocpp_tls_port: int | None = None
+    ocpp_tls_cert: Path | None = None
+    ocpp_tls_key: Path | None = None
+    ocpp_tls_client_ca: Path | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: str | None = None
     api_open: bool = False
     api_session_hours: float = 12.0
+    api_max_body_bytes: int = 4_194_304
     data_dir: Path = Path(".evbus")
     heartbeat_interval: int = 300
     call_timeout: float = 30.0
@@ -37,6 +42,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     retention_days: int = 30
     events_retention_days: int = 90
     max_frame_bytes: int = 65536
+    station_rate: float = 20.0
+    station_burst: int = 100
+    handshake_rate: float = 10.0
+    handshake_burst: int = 100
     ws_ping_interval: float = 30.0
     gateway_id: str | None = None
     log_level: str = "INFO"
@@ -53,11 +62,19 @@ DOCS: dict[str, str] = {
     "mqtt_port": "MQTT listener of the embedded server (0 = pick a free one)",
     "ocpp_host": "interface of the OCPP websocket listener",
     "ocpp_port": "port of the OCPP websocket listener (0 = pick a free one)",
+    "ocpp_tls_port": "port of the OCPP `wss://` listener (security profiles 2 and 3; 0 = pick a free one); "
+    "unset: no TLS listener",
+    "ocpp_tls_cert": "PEM file with the `wss://` listener's certificate chain (server certificate first)",
+    "ocpp_tls_key": "PEM file with that certificate's private key (unset: the key is in the certificate file)",
+    "ocpp_tls_client_ca": "PEM bundle of the CAs that sign station certificates; set, the `wss://` listener asks "
+    "for a client certificate (optional, so profile-2 stations without one still connect) for profile 3",
     "api_host": "interface of the REST API and dashboard",
     "api_port": "port of the REST API and dashboard (0 = pick a free one)",
     "api_token": "admin bearer token; unset: generated at first start, stored hashed, printed once",
     "api_open": "`true` opens the API to anyone without a token (only behind your own auth proxy)",
     "api_session_hours": "lifetime of a dashboard login session",
+    "api_max_body_bytes": "largest request body the API reads (larger: 413); 10 000 tokens in one "
+    "`PUT /api/tokens` take at most ~1.7 MB",
     "data_dir": "JetStream store (embedded), DuckDB files, generated secrets",
     "heartbeat_interval": "seconds, sent in BootNotification answers",
     "call_timeout": "seconds to wait for a station's answer to a CALL we send",
@@ -66,6 +83,16 @@ DOCS: dict[str, str] = {
     "retention_days": "max age of the OCPP and TELEMETRY streams",
     "events_retention_days": "max age of the EVENTS stream",
     "max_frame_bytes": "largest OCPP-J frame accepted; larger ones get a CALLERROR",
+    "station_rate": "messages per second one station connection may send on average (0 = no limit). Frames "
+    "over it are still stored and answered; the first records an `events.security.rate_limited` event (then at "
+    "most one per connection per minute), and a station that sends 10 bursts' worth of frames over it before "
+    "slowing down is disconnected with close code 1008",
+    "station_burst": "messages a station may send at once above `EVBUS_STATION_RATE`",
+    "handshake_rate": "websocket handshakes per second from one IP address (0 = no limit); over it: HTTP 429 "
+    "with `Retry-After` and a `rate_limited` event (at most one per address per minute). Stations behind one NAT "
+    "share an address, and behind a reverse proxy all have the proxy's: raise it there, or set 0",
+    "handshake_burst": "handshakes one IP address may make at once above `EVBUS_HANDSHAKE_RATE` (e.g. a site "
+    "reconnecting after a gateway restart)",
     "ws_ping_interval": "seconds between websocket pings to each station (0 = none); a station that does "
     "not answer one within as long again is disconnected. Most of an idle gateway's CPU at 10 000 stations",
     "gateway_id": "name of this gateway instance in headers and presence (default: host-pid)",

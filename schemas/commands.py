@@ -21,6 +21,11 @@ H_COMMAND_ID: Final = "Evbus-Command-Id"  # the caller's id for the command: als
 H_TIMEOUT: Final = "Evbus-Timeout"  # seconds to wait for the station's answer (default EVBUS_CALL_TIMEOUT)
 H_COMMAND: Final = "Evbus-Command"  # the version-neutral command name, when the API mapped one
 H_REQUESTED_BY: Final = "Evbus-Requested-By"  # who asked (an API user, "api-token", a system's name)
+# Members of the payload that are secrets (JSON pointers, comma-separated, e.g. "/value"): the
+# station gets them; the stored CALL and the events show "***" there and carry H_REDACTED.
+H_SECRET: Final = "Evbus-Secret"  # noqa: S105 - a header name
+H_REDACTED: Final = "Evbus-Redacted"  # on a stored CALL whose secrets were blanked: the pointers
+REDACTED: Final = "***"
 
 QUEUE: Final = "commands"  # the processors' queue group: any number may run
 MAX_TIMEOUT_S: Final = 600.0

@@ -50,11 +50,26 @@ class Presence(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel",
     remote_address: str | None = None
 
 
+SecurityProfile = Literal[0, 1, 2, 3]
+"""OCPP security profiles: 0 none, 1 Basic auth, 2 TLS + Basic auth, 3 mutual TLS (client certificate)."""
+
+
 class StationRecord(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
-    """Value of KV ``registry``: a registered station. The password is stored only as a hash."""
+    """Value of KV ``registry``: a registered station. The password is stored only as a hash.
+
+    ``security_profile`` None means the default: 1 with a password, 0 (open) without one.
+    """
 
     password_hash: str | None = None
     description: str = ""
+    security_profile: SecurityProfile | None = None
+
+    @property
+    def profile(self) -> SecurityProfile:
+        """The security profile the gateway enforces for this station."""
+        if self.security_profile is not None:
+            return self.security_profile
+        return 1 if self.password_hash else 0
 
 
 class UserRecord(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):

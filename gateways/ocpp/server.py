@@ -16,9 +16,10 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -38,14 +39,18 @@ from evbus.settings import Settings
 from gateways.ocpp.connection import StationConnection
 from gateways.ocpp.connection_log import ConnectionLog
 from gateways.ocpp.handshake import (
+    RedactCredentials,
     Refusal,
-    basic_credentials,
+    basic_password,
     offered_subprotocols,
+    security_check,
     select_protocol,
     station_id_from_path,
 )
+from gateways.ocpp.limits import CLOSE_POLICY_VIOLATION, ConnectionTable, HandshakeLimits, address_of
+from gateways.ocpp.tls import peer_certificate, server_context
 from schemas import ocpp_j, subjects
-from schemas.commands import H_TIMEOUT
+from schemas.commands import H_REDACTED, H_TIMEOUT
 from schemas.ocpp_j import PROTOCOLS, Call, CallError, CallResult, Malformed, MessageType, Protocol
 from schemas.records import ConnectionEvent, Presence, SecurityEvent, StationRecord, encode
 from schemas.streams import PRESENCE_TTL_S
@@ -87,58 +92,88 @@ class OcppGateway:
         self.verifier = PasswordVerifier()
         self.connections: dict[str, StationConnection] = {}
         self.connection_log = ConnectionLog(log)
+        # message rate per socket, handshake rate per address (gateways/ocpp/limits.py)
+        self.station_limits: ConnectionTable[StationConnection] = ConnectionTable(
+            settings.station_rate, settings.station_burst, alive=lambda c: self.connections.get(c.station) is c
+        )
+        self.handshake_limits = HandshakeLimits(settings.handshake_rate, settings.handshake_burst)
+        self._closing: set[asyncio.Task[None]] = set()  # sockets closed for their message rate
         # connection ids: random per gateway process, counted per socket (no OS entropy per connection)
         self._connection_prefix = secrets.token_hex(6)
         self._connection_numbers = itertools.count(1)
         self._server: Server | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._control: Subscription | None = None
+        self._calls: Subscription | None = None
         self.port: int = 0
+        self._tls_server: Server | None = None
+        self.tls_port: int | None = None  # the wss:// listener's, when EVBUS_OCPP_TLS_PORT is set
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> int:
         await self.store.start()
         limit = min(max(self.settings.max_frame_bytes * 4, 1 << 20), HARD_FRAME_LIMIT)
-        self._server = await serve(
-            self._serve,
-            self.settings.ocpp_host,
-            self.settings.ocpp_port,
-            subprotocols=list(PROTOCOLS),  # type: ignore[arg-type]
-            process_request=self._process_request,
-            backlog=LISTEN_BACKLOG,
-            max_size=limit,
-            compression=None,
-            ping_interval=self.settings.ws_ping_interval or None,
-            ping_timeout=self.settings.ws_ping_interval or None,
-            server_header="evbus",
-        )
+        _redact_handshake_logs()
+        options: dict[str, Any] = {
+            "subprotocols": list(PROTOCOLS),
+            "process_request": self._process_request,
+            "backlog": LISTEN_BACKLOG,
+            "max_size": limit,
+            "compression": None,
+            "ping_interval": self.settings.ws_ping_interval or None,
+            "ping_timeout": self.settings.ws_ping_interval or None,
+            "server_header": "evbus",
+        }
+        tls = server_context(self.settings) if self.settings.ocpp_tls_port is not None else None
+        self._server = await serve(self._serve, self.settings.ocpp_host, self.settings.ocpp_port, **options)
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
+        if tls is not None:
+            self._tls_server = await serve(
+                self._serve, self.settings.ocpp_host, self.settings.ocpp_tls_port, ssl=tls, **options
+            )
+            self.tls_port = int(next(iter(self._tls_server.sockets)).getsockname()[1])
+            log.info(
+                "OCPP gateway %s listening on wss://%s:%d/ocpp/{stationId}",
+                self.id,
+                self.settings.ocpp_host,
+                self.tls_port,
+            )
         self._refresher = asyncio.create_task(self._refresh_presence(), name="presence")
         self._control = await self.nc.subscribe(subjects.gateway_control(self.id, "disconnect"), cb=self._disconnect)
+        self._calls = await self.nc.subscribe(subjects.gateway_control(self.id, "call"), cb=self._direct_call)
         log.info(
             "OCPP gateway %s listening on ws://%s:%d/ocpp/{stationId}", self.id, self.settings.ocpp_host, self.port
         )
         return self.port
 
     async def stop(self) -> None:
-        if self._control:
-            with contextlib.suppress(Exception):
-                await self._control.unsubscribe()
+        for control in (self._control, self._calls):
+            if control:
+                with contextlib.suppress(Exception):
+                    await control.unsubscribe()
         if self._refresher:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
-        if self._server:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server:
+                server.close(close_connections=True)
+                await server.wait_closed()
         await self.store.stop()
 
     # --- handshake ------------------------------------------------------------------------------
 
     async def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         remote = _address(ws)
+        refused = self.handshake_limits.admit(address_of(remote), time.monotonic())
+        if refused is not None:
+            if refused.event is not None:
+                await self._security("rate_limited", None, remote, refused.event)
+            response = _refuse(ws, HTTPStatus.TOO_MANY_REQUESTS, "too many handshakes from this address, retry later")
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
         station = station_id_from_path(request.path)
         if isinstance(station, Refusal):
             await self._security(station.category, None, remote, station.reason)
@@ -152,15 +187,33 @@ class OcppGateway:
         if record is None and self.settings.unknown_stations == "reject":
             await self._rejected(station, remote, "unknown_station", "station is not registered")
             return _refuse(ws, HTTPStatus.NOT_FOUND, "unknown station")
-        if record is not None and record.password_hash:
-            credentials = basic_credentials(request.headers.get("Authorization"))
-            if credentials is None:
-                await self._rejected(station, remote, "auth_failed", "no Basic credentials")
-                return _unauthorized(ws)
-            user, password = credentials
-            if user != station or not await self.verifier.verify(station, record.password_hash, password):
-                await self._rejected(station, remote, "auth_failed", "wrong username or password")
-                return _unauthorized(ws)
+        if record is not None:
+            refusal = await self._authenticate(ws, request, station, record)
+            if refusal is not None:
+                await self._rejected(station, remote, refusal.category, refusal.reason)
+                if refusal.status == HTTPStatus.UNAUTHORIZED:
+                    return _unauthorized(ws)
+                return _refuse(ws, refusal.status, refusal.reason)
+        return None
+
+    async def _authenticate(
+        self, ws: ServerConnection, request: Request, station: str, record: StationRecord
+    ) -> Refusal | None:
+        """The station's security profile: TLS and its client certificate, then its Basic password.
+        The ``Authorization`` header is read here and nowhere else; it is never recorded."""
+        check = security_check(station, record.profile, peer_certificate(ws.transport))
+        if isinstance(check, Refusal):
+            return check
+        if check == "open":
+            return None
+        if not record.password_hash:
+            reason = f"security profile {record.profile} without a password"
+            return Refusal(HTTPStatus.UNAUTHORIZED, reason, "auth_failed")
+        password = basic_password(request.headers.get("Authorization"), station)
+        if isinstance(password, Refusal):
+            return password
+        if not await self.verifier.verify(station, record.password_hash, password):
+            return Refusal(HTTPStatus.UNAUTHORIZED, "wrong username or password", "auth_failed")
         return None
 
     async def _rejected(self, station: str, remote: str, category: str, reason: str) -> None:
@@ -266,6 +319,9 @@ class OcppGateway:
 
     async def _inbound(self, conn: StationConnection, data: str | bytes) -> None:
         received_at = rfc3339(self.clock())
+        now = time.monotonic()
+        limits = self.station_limits.of(conn, now)
+        verdict = limits.inbound(now)  # a frame over the limit is stored and answered all the same
         if isinstance(data, bytes):
             reason = "binary frame (OCPP-J uses text frames)"
             answer = ocpp_j.call_error(ocpp_j.UNREADABLE_ID, ocpp_j.ERROR_CODES[conn.protocol].rpc, reason)
@@ -294,7 +350,9 @@ class OcppGateway:
                 await self._publish_frame(conn, "in", pending.action, kind, message.unique_id, body, received_at)
         else:
             await self._publish_invalid(conn, body, received_at, message.reason, message.unique_id)
-            await self._security("bad_frame", conn.station, conn.remote_address, message.reason)
+            detail = limits.bad_frame(message.reason, now)  # None: held back, counted in the next event
+            if detail is not None:
+                await self._security("bad_frame", conn.station, conn.remote_address, detail)
             if message.answer is not None:
                 conn.expect_answer(message.unique_id)
                 await self._publish(
@@ -302,6 +360,15 @@ class OcppGateway:
                     message.answer.encode(),
                     self._headers(conn, "out", subjects.INVALID, "CALLERROR", message.unique_id, rfc3339(self.clock())),
                 )
+        if verdict.event is not None:
+            await self._security("rate_limited", conn.station, conn.remote_address, verdict.event)
+        if verdict.disconnect:
+            log.warning("%s: %s", conn.station, verdict.event)
+            # not awaited: the station's close frame waits behind the frames it sent before it, which
+            # this socket's loop must go on reading (and storing) for the closing handshake to finish
+            closing = asyncio.create_task(conn.socket.close(CLOSE_POLICY_VIOLATION, "message rate limit exceeded"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _publish_frame(
         self,
@@ -347,7 +414,9 @@ class OcppGateway:
             kind = headers.get(subjects.H_TYPE, "")
             unique_id = headers.get(subjects.H_ID, "")
             frame = msg.data.decode()
-            if kind == "CALL":
+            if kind == "CALL" and H_REDACTED in headers:
+                pass  # the stored copy of a CALL with secrets: the real one came on evbus.gateway.{id}.call
+            elif kind == "CALL":
                 conn.queue_call(unique_id, headers.get(subjects.H_ACTION, ""), frame, _seconds(headers.get(H_TIMEOUT)))
             elif kind in ("CALLRESULT", "CALLERROR"):
                 if not await conn.deliver_answer(unique_id, frame):
@@ -393,6 +462,20 @@ class OcppGateway:
             log.error("security event %s for %s could not be stored", category, station)
 
     # --- control ------------------------------------------------------------------------------
+
+    async def _direct_call(self, msg: Msg) -> None:
+        """``evbus.gateway.{id}.call``: a CALL with secrets, which the stream keeps only redacted
+        (ADR 8); queued like any of our CALLs. Replies ``{"queued":true|false}``."""
+        headers = msg.headers or {}
+        conn = self.connections.get(headers.get(subjects.H_STATION, ""))
+        queued = conn is not None and conn.queue_call(
+            headers.get(subjects.H_ID, ""),
+            headers.get(subjects.H_ACTION, ""),
+            msg.data.decode(),
+            _seconds(headers.get(H_TIMEOUT)),
+        )
+        if msg.reply:
+            await msg.respond(b'{"queued":true}' if queued else b'{"queued":false}')
 
     async def _disconnect(self, msg: Msg) -> None:
         """``evbus.gateway.{id}.disconnect`` ``{station, reason?}``: close that station's socket
@@ -508,6 +591,12 @@ def _address(ws: ServerConnection) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+def _redact_handshake_logs() -> None:
+    logger = logging.getLogger("websockets.server")
+    if not any(isinstance(f, RedactCredentials) for f in logger.filters):
+        logger.addFilter(RedactCredentials())
 
 
 def _refuse(ws: ServerConnection, status: HTTPStatus, reason: str) -> Response:

@@ -25,7 +25,7 @@ import logging
 import math
 import time
 import uuid
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from faststream.nats import NatsBroker, NatsMessage
@@ -74,9 +74,11 @@ class _Command:
         self.requested_by = headers.get(commands.H_REQUESTED_BY)
         self.timeout = _timeout(headers.get(commands.H_TIMEOUT), processor.settings.call_timeout)
         self.body = msg.data
+        self.secrets = [p for p in headers.get(commands.H_SECRET, "").split(",") if p.startswith("/")]
         self.protocol: str | None = None
         self.gateway: str | None = None
         self.started = time.perf_counter()
+        self.stored_body = self.body  # what the stream keeps of the payload
         self.unsettled: list[tuple[str, bytes, dict[str, str], asyncio.Future[int] | None]] = []
 
     def elapsed_ms(self) -> float:
@@ -188,7 +190,9 @@ class CommandProcessor:
         presence = await self._where(cmd.station)
         if presence is not None:
             cmd.protocol, cmd.gateway = presence.protocol, presence.gateway
-        await cmd.record_soon("requested", payload=msgspec.Raw(cmd.body), timeout_s=cmd.timeout)
+        if cmd.secrets:  # from here on, only the station sees the secret members
+            cmd.stored_body = _json(redact(payload, cmd.secrets))
+        await cmd.record_soon("requested", payload=msgspec.Raw(cmd.stored_body), timeout_s=cmd.timeout)
         if presence is None or presence.protocol not in PROTOCOLS:
             return await cmd.fail("offline", f"station {cmd.station!r} is not connected")
         protocol: Protocol = presence.protocol  # type: ignore[assignment]
@@ -210,7 +214,7 @@ class CommandProcessor:
 
         subscription = await self.nc.subscribe(f"ocpp.{subjects.token(cmd.station)}.in.>", cb=on_inbound)
         try:
-            frame = b"[2," + _json(cmd.id) + b"," + _json(cmd.action) + b"," + cmd.body.strip() + b"]"
+            frame = b"[2," + _json(cmd.id) + b"," + _json(cmd.action) + b"," + cmd.stored_body.strip() + b"]"
             headers = subjects.frame_headers(
                 station=cmd.station,
                 direction="out",
@@ -224,11 +228,15 @@ class CommandProcessor:
                 msg_id=f"cmd:{cmd.id}",
             )
             headers[commands.H_TIMEOUT] = f"{cmd.timeout:g}"  # the gateway waits no longer before the next CALL
+            if cmd.secrets:  # the gateway does not send this copy: it gets the real one below
+                headers[commands.H_REDACTED] = ",".join(cmd.secrets)
             subject = subjects.ocpp_frame(cmd.station, "out", cmd.action)
             try:
                 await publish_until_stored(self.store, subject, frame, headers, budget=STORE_BUDGET_S)
             except StorageUnavailable as exc:
                 return await cmd.fail("unavailable", f"the CALL could not be stored: {exc}")
+            if cmd.secrets and not await self._hand_over(cmd, presence):
+                return await cmd.fail("offline", f"gateway {presence.gateway!r} no longer holds {cmd.station!r}")
             await cmd.record_soon("sent")
             try:
                 msg = await asyncio.wait_for(answer, cmd.timeout)
@@ -263,6 +271,25 @@ class CommandProcessor:
             error_details=details,
         )
 
+    async def _hand_over(self, cmd: _Command, presence: Presence) -> bool:
+        """The real frame of a CALL with secrets, straight to the gateway holding the socket (core
+        NATS, stored nowhere); True once it is queued there."""
+        frame = b"[2," + _json(cmd.id) + b"," + _json(cmd.action) + b"," + cmd.body.strip() + b"]"
+        headers = {
+            subjects.H_STATION: cmd.station,
+            subjects.H_ID: cmd.id,
+            subjects.H_ACTION: cmd.action,
+            commands.H_TIMEOUT: f"{cmd.timeout:g}",
+        }
+        try:
+            reply = await self.nc.request(
+                subjects.gateway_control(presence.gateway, "call"), frame, timeout=STORE_BUDGET_S, headers=headers
+            )
+        except Exception as exc:
+            log.warning("command %s: gateway %s did not take the CALL: %r", cmd.id, presence.gateway, exc)
+            return False
+        return reply.data == b'{"queued":true}'
+
     async def _where(self, station: str) -> Presence | None:
         """The station's presence entry: which gateway holds its socket, in which protocol."""
         assert self._presence_kv is not None
@@ -277,6 +304,26 @@ class CommandProcessor:
         except msgspec.DecodeError:
             log.warning("unreadable presence of %r", station)
             return None
+
+
+def redact(payload: Any, pointers: list[str]) -> Any:
+    """``payload`` with the members at ``pointers`` (JSON pointers) replaced by ``"***"``."""
+    for pointer in pointers:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+        node = payload
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, dict) and part in node:
+                if last:
+                    node[part] = commands.REDACTED
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                if last:
+                    node[int(part)] = commands.REDACTED
+                node = node[int(part)]
+            else:
+                break
+    return payload
 
 
 def _timeout(text: str | None, default: float) -> float:

@@ -58,8 +58,10 @@ class CommandClient:
         command_id: str | None = None,
         timeout_s: float | None = None,
         requested_by: str | None = None,
+        secrets: list[str] | None = None,
     ) -> CommandReply:
-        """Send and wait for the outcome. Raises :class:`NoProcessor` when no processor replied."""
+        """Send and wait for the outcome. Raises :class:`NoProcessor` when no processor replied.
+        ``secrets``: JSON pointers of payload members the stream must not keep (e.g. a password)."""
         wait = min(timeout_s or self.default_timeout, commands.MAX_TIMEOUT_S)
         headers = {
             commands.H_COMMAND_ID: command_id or new_id(),
@@ -69,6 +71,8 @@ class CommandClient:
             headers[commands.H_COMMAND] = command
         if requested_by:
             headers[commands.H_REQUESTED_BY] = requested_by
+        if secrets:
+            headers[commands.H_SECRET] = ",".join(secrets)
         try:
             msg = await self.nc.request(
                 subjects.command(station, action), payload, timeout=wait + REPLY_MARGIN_S, headers=headers
