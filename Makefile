@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up demo test test-fast lint bench lock clean
+.PHONY: help install up demo test test-fast chaos lint bench lock clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,11 +24,14 @@ up: install ## run the whole stack (embedded nats-server unless EVBUS_NATS_URL i
 demo: install ## the whole stack plus 10 simulated stations charging (evbus demo; same settings as up)
 	$(BIN)/evbus demo
 
-test: install ## run the whole test suite against real nats-server processes
-	$(BIN)/python -m pytest
+test: install ## run the whole test suite against real nats-server processes (the fault tests: make chaos)
+	$(BIN)/python -m pytest -m "not chaos"
 
 test-fast: install ## run only the pure-logic tests (no servers)
 	$(BIN)/python -m pytest -m "not nats"
+
+chaos: install ## fault tests: nats-server, processor, API and gateway processes killed under load (~2 min)
+	$(BIN)/python -m pytest -m chaos tests/chaos -p no:cacheprovider -q -s
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check .
