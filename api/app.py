@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import uvicorn
@@ -23,6 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -141,6 +142,35 @@ async def metrics(svc: Svc) -> bytes:
 # --- the app ----------------------------------------------------------------------------------
 
 
+SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",  # a JSON answer is never run as a script or page
+    "X-Frame-Options": "DENY",  # no page of ours inside someone else's frame (clickjacking)
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # answers carry station data and, once, generated secrets
+}
+
+
+def security_headers(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every answer, errors and 401s included. No
+    CORS headers are ever sent: pages of other origins cannot read the API."""
+    extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
 def create_app(services: Services) -> Litestar:
     app = Litestar(
         route_handlers=[
@@ -155,6 +185,7 @@ def create_app(services: Services) -> Litestar:
         ],
         dependencies={"svc": Provide(lambda: services, sync_to_thread=False)},
         guards=[require_auth],
+        middleware=[security_headers],
         exception_handlers={HTTPException: http_error, HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
         request_max_body_size=services.settings.api_max_body_bytes,  # larger: 413, before the body is read
         openapi_config=OpenAPIConfig(

@@ -3,6 +3,7 @@ naming the parameter, no or a wrong token 401; SQL-looking filters are only stri
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api import app, monitoring, operations
+from api import app, commands, history, monitoring, operations, state, stations
 from tests.api.test_sessions import session_16
 from tests.conftest import API_TOKEN, Stack, running, stack_settings
 
@@ -135,12 +136,13 @@ async def test_a_missing_required_parameter_is_a_400_naming_it(site: tuple[Stack
 def guarded_routes() -> list[tuple[str, str]]:
     """(method, path) of every route that needs a token, path parameters filled in."""
     found = []
-    for handler in [*monitoring.ROUTES, *operations.ROUTES, app.healthz, app.metrics]:
+    modules = (monitoring, operations, commands, history, state, stations)
+    for handler in [*(h for m in modules for h in m.ROUTES), app.healthz, app.metrics]:
         for path in handler.paths:
             if path in OPEN:
                 continue
             for method in sorted(handler.http_methods):
-                found.append((method, path.replace("{identity:str}", "x").replace("{transaction_id:str}", "1")))
+                found.append((method, re.sub(r"\{(\w+):(\w+)\}", lambda m: "1" if m[2] == "int" else "x", path)))
     return found
 
 
@@ -163,6 +165,8 @@ async def test_every_guarded_route_is_401_without_a_valid_token(
     routes = guarded_routes()
     assert ("GET", "/metrics") in routes
     assert ("DELETE", "/api/connections/x") in routes
+    assert ("POST", "/api/stations/x/commands/x") in routes
+    assert ("PUT", "/api/stations/x/security") in routes
     async with stack.http(token=None) as anonymous:
         for method, path in routes:
             response = await anonymous.request(method, path, params={"identity": "x"}, headers=headers)
@@ -224,3 +228,18 @@ async def test_sql_looking_filters_are_only_strings(site: tuple[Stack, str]) -> 
         assert after.headers["X-Total-Count"] == before
         assert (await api.get(f"/api/stations/{station}")).json()["identity"] == station
         assert len((await api.get("/api/transactions", params={"identity": station})).json()) == 1
+
+
+async def test_every_answer_has_the_security_headers_and_no_cors(site: tuple[Stack, str]) -> None:
+    stack, _ = site
+    async with stack.http() as api, stack.http(token=None) as anonymous:
+        answers = [
+            await api.get("/api/overview"),
+            await api.get("/api/stations/nope"),  # an error answer too
+            await anonymous.get("/api/overview", headers={"Origin": "https://evil.example"}),
+            await anonymous.get("/healthz"),
+        ]
+    for response in answers:
+        for name, value in app.SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (response.url, name)
+        assert "access-control-allow-origin" not in response.headers
