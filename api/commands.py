@@ -20,7 +20,6 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from nats.js.errors import KeyNotFoundError
 
-from api.auth import ADMIN, COOKIE
 from api.monitoring import Limit, Offset, listing, page
 from api.services import Services, Svc
 from evbus.clock import rfc3339
@@ -29,7 +28,6 @@ from processors.commands.client import CommandClient, NoProcessor, Pending
 from projections import queries, views
 from schemas import commands, ocpp_j, subjects
 from schemas.commands import CommandReply
-from schemas.records import Presence
 
 Wait = Annotated[bool, QueryParameter(description="false: answer 202 at once; GET /api/commands/{id} has the outcome")]
 Timeout = Annotated[
@@ -71,18 +69,12 @@ class RawCall(msgspec.Struct, forbid_unknown_fields=True):
 _raw_call = msgspec.json.Decoder(RawCall).decode
 _status_of = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
-_presence = msgspec.json.Decoder(Presence).decode
 
 
 def _client(svc: Services) -> CommandClient:
     if svc.commands is None:
         raise HTTPException(status_code=503, detail="commands are not available in this API process")
     return svc.commands
-
-
-def _requested_by(request: Request[Any, Any, Any], svc: Services) -> str:
-    session = svc.auth.session(request.cookies.get(COOKIE))
-    return session.user if session else ADMIN
 
 
 def _station_status(response: msgspec.Raw) -> str:
@@ -150,18 +142,6 @@ async def _known(svc: Services, station: str) -> bool:
     return False
 
 
-async def _presence_of(svc: Services, station: str) -> Presence | None:
-    kv = await svc.kv(subjects.BUCKET_STATIONS)
-    try:
-        entry = await kv.get(subjects.kv_key(station))
-    except KeyNotFoundError:
-        return None
-    try:
-        return _presence(entry.value) if entry.value else None
-    except msgspec.DecodeError:
-        return None
-
-
 async def _dispatch(
     svc: Services,
     request: Request[Any, Any, Any],
@@ -174,7 +154,7 @@ async def _dispatch(
     command: str | None = None,
     reservation_id: int | None = None,
 ) -> Response[bytes]:
-    who = _requested_by(request, svc)
+    who = svc.requested_by(request)
     if not wait:
         pending = _client(svc).start(station, action, payload, command=command, timeout_s=timeout_s, requested_by=who)
         body = CommandAnswer(
@@ -241,7 +221,7 @@ async def named_command(
     mapped to the station's protocol."""
     if command not in named.COMMANDS:
         raise NotFoundException(f"unknown command {command!r}; known: {', '.join(named.COMMANDS)}")
-    presence = await _presence_of(svc, identity)
+    presence = await svc.presence(identity)
     if presence is None:
         if not await _known(svc, identity):
             raise NotFoundException(f"unknown station {identity!r}")
@@ -295,14 +275,14 @@ async def status_round_call(svc: Svc, request: Request[Any, Any, Any], timeout_s
         stations = sorted(subjects.from_kv_key(k) for k in keys)
     else:
         stations = list(dict.fromkeys(wanted.identities))
-    who = _requested_by(request, svc)
+    who = svc.requested_by(request)
     gate = asyncio.Semaphore(ROUND_CALL_CONCURRENCY)
     context = svc.command_context()
     trigger = b'{"message": "StatusNotification"}'
 
     async def one(station: str) -> CommandAnswer:
         async with gate:
-            presence = await _presence_of(svc, station)
+            presence = await svc.presence(station)
             if presence is None:
                 return CommandAnswer(command_id="", identity=station, action="TriggerMessage", status="offline")
             call = await named.build("trigger-message", trigger, presence.protocol, context)  # type: ignore[arg-type]
@@ -342,12 +322,12 @@ async def disconnect(svc: Svc, request: Request[Any, Any, Any], identity: FromPa
         wanted = msgspec.json.decode(body, type=Disconnect) if body.strip() else Disconnect()
     except msgspec.DecodeError as exc:
         raise HTTPException(status_code=400, detail=f"invalid body: {exc}") from exc
-    presence = await _presence_of(svc, identity)
+    presence = await svc.presence(identity)
     if presence is None:
         if not await _known(svc, identity):
             raise NotFoundException(f"unknown station {identity!r}")
         raise HTTPException(status_code=409, detail=f"station {identity!r} is not connected")
-    reason = f"{wanted.reason[:80]} ({_requested_by(request, svc)})" if wanted.reason else _requested_by(request, svc)
+    reason = f"{wanted.reason[:80]} ({svc.requested_by(request)})" if wanted.reason else svc.requested_by(request)
     try:
         msg = await svc.nc.request(
             subjects.gateway_control(presence.gateway, "disconnect"),

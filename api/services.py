@@ -6,13 +6,17 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
+from litestar import Request
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from api.auth import Auth
+from api.auth import ADMIN, COOKIE, Auth
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.counters import KvCounter
 from evbus.profiles import ProfileStore
@@ -23,7 +27,9 @@ from processors.commands.client import CommandClient
 from projections.runner import Projection
 from schemas import subjects
 from schemas.charging import ChargingProfile
-from schemas.records import SecurityEvent, encode
+from schemas.records import Presence, SecurityEvent, encode
+
+_presence = msgspec.json.Decoder(Presence).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,23 @@ class Services:
         if found is None:
             found = self._buckets[bucket] = await self.nc.jetstream().key_value(bucket)
         return found
+
+    async def presence(self, station: str) -> Presence | None:
+        """Which gateway holds the station's socket (KV ``stations``); None when none does."""
+        kv = await self.kv(subjects.BUCKET_STATIONS)
+        try:
+            entry = await kv.get(subjects.kv_key(station))
+        except KeyNotFoundError:
+            return None
+        try:
+            return _presence(entry.value) if entry.value else None
+        except msgspec.DecodeError:
+            return None
+
+    def requested_by(self, request: Request[Any, Any, Any]) -> str:
+        """Who is asking: the session's user, or the admin token's holder."""
+        session = self.auth.session(request.cookies.get(COOKIE))
+        return session.user if session else ADMIN
 
     def command_context(self) -> named.Context:
         """What mapping a named command may need: ids to allocate, stored profiles, the time."""

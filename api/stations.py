@@ -25,14 +25,13 @@ from litestar.params import FromPath, JSONBody
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from api.auth import ADMIN, COOKIE
 from api.services import Services, Svc
 from evbus.passwords import hash_password
 from gateways.ocpp.handshake import Refusal, station_id_from_path
 from processors.commands.client import NoProcessor
 from schemas import subjects
 from schemas.commands import CommandReply
-from schemas.records import Presence, SecurityProfile, StationRecord, encode
+from schemas.records import SecurityProfile, StationRecord, encode
 
 PASSWORD_MIN: Final = 16  # OCPP 2.0.1 BasicAuthPassword (minLimit), 1.6 security whitepaper
 PASSWORD_MAX: Final = 40  # OCPP 2.0.1 BasicAuthPassword (maxLimit)
@@ -46,7 +45,6 @@ WRITE_ATTEMPTS: Final = 5
 log = logging.getLogger(__name__)
 
 _record = msgspec.json.Decoder(StationRecord).decode
-_presence = msgspec.json.Decoder(Presence).decode
 _answer = msgspec.json.Decoder(dict[str, Any]).decode
 
 
@@ -158,23 +156,6 @@ def _view(identity: str, record: StationRecord | None) -> StationSecurity:
     return StationSecurity(identity=identity, security_profile=record.profile, has_password=bool(record.password_hash))
 
 
-def _requested_by(request: Request[Any, Any, Any], svc: Services) -> str:
-    session = svc.auth.session(request.cookies.get(COOKIE))
-    return session.user if session else ADMIN
-
-
-async def _presence_of(svc: Services, identity: str) -> Presence | None:
-    kv = await svc.nc.jetstream().key_value(subjects.BUCKET_STATIONS)
-    try:
-        entry = await kv.get(subjects.kv_key(identity))
-    except KeyNotFoundError:
-        return None
-    try:
-        return _presence(entry.value) if entry.value else None
-    except msgspec.DecodeError:
-        return None
-
-
 def push_call(protocol: str, password: str) -> tuple[str, dict[str, Any], list[str]]:
     """The CALL that sets ``password`` on a station of ``protocol``, and where the secret sits in
     it (the stream keeps the CALL with ``***`` there). OCPP 1.6 (security whitepaper):
@@ -208,7 +189,7 @@ async def _push(
     """Set the password on the connected station; raise unless it accepted."""
     if svc.commands is None:
         raise HTTPException(status_code=503, detail="commands are not available in this API process")
-    presence = await _presence_of(svc, identity)
+    presence = await svc.presence(identity)
     if presence is None:
         raise HTTPException(
             status_code=409, detail=f"station {identity!r} is not connected; nothing was stored (push needs it online)"
@@ -224,7 +205,7 @@ async def _push(
             action,
             msgspec.json.encode(payload),
             command=PUSH_COMMAND,
-            requested_by=_requested_by(request, svc),
+            requested_by=svc.requested_by(request),
             secrets=secrets,
         )
     except NoProcessor as exc:
@@ -366,7 +347,7 @@ async def _audit(svc: Services, request: Request[Any, Any, Any], detail: str) ->
     """Record the change as security event ``station_security_changed`` (never the password)."""
     try:
         await svc.security_event(
-            "station_security_changed", _remote(request), f"{detail} by {_requested_by(request, svc)}"
+            "station_security_changed", _remote(request), f"{detail} by {svc.requested_by(request)}"
         )
     except Exception as exc:  # the change is stored; its audit event is best effort
         log.error("security event for %s not stored: %r", detail, exc)
