@@ -67,6 +67,7 @@ from nats.aio.client import Client as NATS
 from nats.js.api import DeliverPolicy
 
 from evbus.embedded_nats import embedded_nats, free_port
+from evbus.settings import environment
 from schemas import subjects
 
 BIN: Final = Path(sys.executable).parent
@@ -131,19 +132,16 @@ async def start_role(role: str, env: dict[str, str], log: Path, source: Path | N
 
 
 def role_env(nats_url: str, port: int, data_dir: Path, heartbeat: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVBUS_")}
-    env.update(
-        EVBUS_CONFIG=str(data_dir / "no-evbus.toml"),
-        EVBUS_NATS_URL=nats_url,
-        EVBUS_DATA_DIR=str(data_dir),
-        EVBUS_OCPP_HOST="127.0.0.1",
-        EVBUS_OCPP_PORT=str(port),
-        EVBUS_HEARTBEAT_INTERVAL=str(heartbeat),
-        EVBUS_UNKNOWN_TOKENS="accept",
-        EVBUS_STATION_RATE="0",  # load generators: the per-station and per-address limits are off
-        EVBUS_HANDSHAKE_RATE="0",
+    return environment(
+        nats_url=nats_url,
+        data_dir=data_dir,
+        ocpp_host="127.0.0.1",
+        ocpp_port=port,
+        heartbeat_interval=heartbeat,
+        unknown_tokens="accept",
+        station_rate=0,  # load generators: the per-station and per-address limits are off
+        handshake_rate=0,
     )
-    return env
 
 
 class Client:

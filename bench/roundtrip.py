@@ -81,6 +81,7 @@ import psutil
 from nats.aio.client import Client as NATS
 
 from bench import cpu
+from evbus.settings import environment
 
 BIN: Final = Path(sys.executable).parent
 KINDS: Final = ("bare", "floor", "ocpp-lib", "evbus")
@@ -215,19 +216,17 @@ async def start(variant: Variant, workdir: Path) -> Server:
 
 async def _start_evbus(variant: Variant, workdir: Path, logs: Any) -> Server:
     data_dir = workdir / f"evbus-data-{secrets.token_hex(3)}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVBUS_")}
-    env.update(
-        EVBUS_CONFIG=str(workdir / "no-evbus.toml"),
-        EVBUS_DATA_DIR=str(data_dir),
-        EVBUS_NATS_PORT="0",
-        EVBUS_MQTT_PORT="0",
-        EVBUS_OCPP_PORT="0",
-        EVBUS_OCPP_HOST="127.0.0.1",
-        EVBUS_STATION_RATE="0",  # load generators: the per-station and per-address limits are off
-        EVBUS_HANDSHAKE_RATE="0",
-        EVBUS_API_PORT="0",
-        EVBUS_API_TOKEN=secrets.token_urlsafe(24),
-        EVBUS_EVENT_LOOP=variant.loop,
+    env = environment(
+        data_dir=data_dir,
+        nats_port=0,
+        mqtt_port=0,
+        ocpp_port=0,
+        ocpp_host="127.0.0.1",
+        station_rate=0,  # load generators: the per-station and per-address limits are off
+        handshake_rate=0,
+        api_port=0,
+        api_token=secrets.token_urlsafe(24),
+        event_loop=variant.loop,
     )
     process = await asyncio.create_subprocess_exec(
         str(BIN / "evbus"), "up", stdout=asyncio.subprocess.PIPE, stderr=logs, env=env, cwd=workdir

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -122,6 +123,22 @@ def load(environ: dict[str, str] | None = None, toml_path: Path | None = None) -
         return msgspec.convert(values, Settings, strict=False, dec_hook=_decode)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid setting: {exc}") from exc
+
+
+def environment(base: Mapping[str, str] | None = None, /, **values: object) -> dict[str, str]:
+    """The environment of an ``evbus`` process with these settings (by name, checked): ``base``
+    (default ``os.environ``) without its own ``EVBUS_*`` variables, ``values`` as ``EVBUS_*``
+    strings, and ``EVBUS_CONFIG`` pointing at no file, so no ``evbus.toml`` in the working
+    directory applies. For tests and benchmarks that start evbus roles as processes."""
+    unknown = set(values) - set(Settings.__struct_fields__)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith(PREFIX)}
+    env[PREFIX + "CONFIG"] = os.devnull
+    for name, value in values.items():
+        if value is not None:
+            env[PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
 
 
 def _decode(kind: type, value: object) -> object:

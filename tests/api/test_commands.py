@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
 import sys
@@ -22,16 +21,16 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from nats.js.errors import KeyNotFoundError
 from ocpp.exceptions import GenericError
 from ocpp.v16 import call as call16
 
+from evbus.settings import environment
 from processors.commands import named
 from schemas import subjects
 from schemas.records import ConnectionEvent
 from tests.conftest import Stack, running, stack_settings
 from tests.stations import Charging16, Charging201, Station16, Station201, now
-from tests.support import WireRecorder, charge_point, eventually, stored, stored_frames
+from tests.support import WireRecorder, charge_point, eventually, present, stored, stored_frames
 
 pytestmark = pytest.mark.nats
 
@@ -164,23 +163,8 @@ async def site(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Async
         yield stack
 
 
-@pytest.fixture
-async def api(site: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with site.http() as client:
-        yield client
-
-
 def new_id(prefix: str = "CMD") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-async def present(stack: Stack, station: str) -> bool:
-    kv = await stack.js.key_value(subjects.BUCKET_STATIONS)
-    try:
-        entry = await kv.get(subjects.kv_key(station))
-    except KeyNotFoundError:
-        return False
-    return bool(entry.value)
 
 
 @contextlib.asynccontextmanager
@@ -191,7 +175,7 @@ async def online(
     station = station or new_id()
     async with charge_point(url or stack.url(station), station, protocol, cls) as (cp, wire):
         await cp.boot()
-        await eventually(lambda: present(stack, station))
+        await eventually(lambda: present(stack.js, station))
         yield cp, wire
 
 
@@ -373,7 +357,7 @@ async def test_offline_station_409(site: Stack, api: httpx.AsyncClient) -> None:
 
 
 async def _absent(stack: Stack, station: str) -> bool:
-    return not await present(stack, station)
+    return not await present(stack.js, station)
 
 
 async def test_callerror_502(site: Stack, api: httpx.AsyncClient) -> None:
@@ -477,14 +461,13 @@ async def test_disconnect(site: Stack, api: httpx.AsyncClient) -> None:
 @contextlib.asynccontextmanager
 async def gateway_process(stack: Stack, gateway_id: str) -> AsyncIterator[str]:
     """``evbus gateway`` as a process of its own on the stack's NATS; yields its OCPP url."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVBUS_")}
-    env.update(
-        EVBUS_NATS_URL=stack.settings.nats_url or "",
-        EVBUS_GATEWAY_ID=gateway_id,
-        EVBUS_OCPP_HOST="127.0.0.1",
-        EVBUS_OCPP_PORT="0",
-        EVBUS_DATA_DIR=str(stack.settings.data_dir / gateway_id),
-        EVBUS_LOG_LEVEL="WARNING",
+    env = environment(
+        nats_url=stack.settings.nats_url,
+        gateway_id=gateway_id,
+        ocpp_host="127.0.0.1",
+        ocpp_port=0,
+        data_dir=stack.settings.data_dir / gateway_id,
+        log_level="WARNING",
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "evbus.cli", "gateway", env=env, stdout=asyncio.subprocess.PIPE

@@ -45,10 +45,10 @@ class Roles:
         self.root = root
         self.running: list[EvbusRole] = []
 
-    def env(self, name: str, **extra: str) -> dict[str, str]:
+    def env(self, name: str, **extra: object) -> dict[str, str]:
         return role_env(self.server.url, self.root / name, **extra)
 
-    async def start(self, role: str, name: str | None = None, data: str | None = None, **extra: str) -> EvbusRole:
+    async def start(self, role: str, name: str | None = None, data: str | None = None, **extra: object) -> EvbusRole:
         """``evbus {role}`` named ``name`` (its log; default: the role), its data directory ``data``
         (default: the name; a restarted process gets the dead one's to resume from)."""
         name = name or role

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from typing import Final
 import psutil
 
 from evbus.embedded_nats import free_port, nats_server_binary, write_config
+from evbus.settings import environment
 
 START_TIMEOUT_S: Final = 30.0
 API_TOKEN: Final = "chaos-admin-token"
@@ -128,23 +128,19 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def role_env(nats_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+def role_env(nats_url: str, data_dir: Path, **extra: object) -> dict[str, str]:
     """The environment of an evbus role: this NATS, free ports, its own data directory, no stray
-    ``EVBUS_*`` or ``evbus.toml`` from the caller; idTags accepted (the stations' cards are unknown)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVBUS_")}
-    env.update(
-        EVBUS_CONFIG=str(data_dir / "no-evbus.toml"),
-        EVBUS_NATS_URL=nats_url,
-        EVBUS_DATA_DIR=str(data_dir),
-        EVBUS_OCPP_HOST="127.0.0.1",
-        EVBUS_OCPP_PORT="0",
-        EVBUS_API_PORT="0",
-        EVBUS_API_TOKEN=API_TOKEN,
-        EVBUS_UNKNOWN_TOKENS="accept",
-        EVBUS_LOG_LEVEL="INFO",
-    )
-    env.update(extra)
-    return env
+    ``EVBUS_*`` or ``evbus.toml`` from the caller; idTags accepted (the stations' cards are unknown).
+    ``extra``: more settings by name."""
+    defaults: dict[str, object] = {
+        "ocpp_host": "127.0.0.1",
+        "ocpp_port": 0,
+        "api_port": 0,
+        "api_token": API_TOKEN,
+        "unknown_tokens": "accept",
+        "log_level": "INFO",
+    }
+    return environment(nats_url=nats_url, data_dir=data_dir, **(defaults | extra))
 
 
 class EvbusRole:

@@ -50,7 +50,7 @@ async def test_api_killed_during_ingest(roles: Roles, bus: NATS) -> None:
     began = time.monotonic()
     async with asyncio.timeout(BUDGET_S):
         await roles.start("processors")
-        gateway = await roles.start("gateway", EVBUS_GATEWAY_ID="gw-1")
+        gateway = await roles.start("gateway", gateway_id="gw-1")
         fleet = Fleet.of("AK-", STATIONS, [gateway.url], charging(PAUSE_S))
         fleet.start()
         try:

@@ -32,8 +32,8 @@ async def test_gateway_killed_stations_presence_and_commands_move(roles: Roles, 
     began = time.monotonic()
     async with asyncio.timeout(BUDGET_S):
         await roles.start("processors")
-        gw1 = await roles.start("gateway", "gw-1", EVBUS_GATEWAY_ID="gw-1")
-        gw2 = await roles.start("gateway", "gw-2", EVBUS_GATEWAY_ID="gw-2")
+        gw1 = await roles.start("gateway", "gw-1", gateway_id="gw-1")
+        gw2 = await roles.start("gateway", "gw-2", gateway_id="gw-2")
         fleet = Fleet.of("GK-", STATIONS, [gw1.url, gw2.url], round_trips(PAUSE_S))
         presence = await bus.jetstream().key_value(subjects.BUCKET_STATIONS)
 

@@ -75,7 +75,7 @@ async def test_nats_killed_and_restarted_under_load(nats_server: NatsServer, rol
     began = time.monotonic()
     async with asyncio.timeout(BUDGET_S):
         await roles.start("processors")
-        gateway = await roles.start("gateway", EVBUS_GATEWAY_ID="gw-1")
+        gateway = await roles.start("gateway", gateway_id="gw-1")
         api = await roles.start("api")
         fleet = Fleet.of("NK-", STATIONS, [gateway.url], round_trips(PAUSE_S), CALL_TIMEOUT_S)
         fleet.start()

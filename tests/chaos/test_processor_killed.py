@@ -131,7 +131,7 @@ async def test_processor_killed_mid_stream(roles: Roles, nats_server: NatsServer
     began = time.monotonic()
     async with asyncio.timeout(BUDGET_S):
         processors = await roles.start("processors")
-        gateway = await roles.start("gateway", EVBUS_GATEWAY_ID="gw-1")
+        gateway = await roles.start("gateway", gateway_id="gw-1")
         fleet = Fleet.of("PK-", STATIONS, [gateway.url], charging(PAUSE_S), call_timeout=ACK_WAIT_S + 20)
         by_id = {s.id: s for s in fleet}
         published = await AnswerTap().start(bus)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import socket
@@ -18,6 +17,7 @@ import pytest
 import websockets
 from ocpp.v16 import ChargePoint, call
 
+from evbus.settings import environment
 from tests.support import eventually
 
 EVBUS = [sys.executable, "-m", "evbus.cli"]
@@ -25,15 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("EVBUS_")}
-    base.update(
-        EVBUS_DATA_DIR=str(tmp_path / "data"),
-        EVBUS_NATS_PORT="0",
-        EVBUS_MQTT_PORT="0",
-        EVBUS_OCPP_PORT="0",
-        EVBUS_OCPP_HOST="127.0.0.1",
-    )
-    base.update(extra)
+    base = environment(data_dir=tmp_path / "data", nats_port=0, mqtt_port=0, ocpp_port=0, ocpp_host="127.0.0.1")
+    base.update(extra)  # EVBUS_* names, invalid values too
     return base
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from evbus.embedded_nats import embedded_nats
+from evbus.settings import environment
 from projections import schema
 from projections.rebuild import RebuildError, rebuild
 from projections.runner import Projection
@@ -151,14 +151,7 @@ async def test_rebuild_refuses_a_file_another_process_holds(private_nats: tuple[
 
 @contextlib.asynccontextmanager
 async def api_process(url: str, data_dir: Path) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    env = {
-        **os.environ,
-        "EVBUS_NATS_URL": url,
-        "EVBUS_API_PORT": "0",
-        "EVBUS_API_TOKEN": "t",
-        "EVBUS_DATA_DIR": str(data_dir),
-        "EVBUS_LOG_LEVEL": "WARNING",
-    }
+    env = environment(nats_url=url, api_port=0, api_token="t", data_dir=data_dir, log_level="WARNING")
     proc = subprocess.Popen([sys.executable, "-m", "evbus.cli", "api"], env=env, stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
