@@ -129,17 +129,14 @@ async def _respond(svc: Services, reply: CommandReply, answer: CommandAnswer) ->
 
 
 async def _known(svc: Services, station: str) -> bool:
-    """Ever seen (read model), registered, or connected right now."""
+    """Ever seen (read model) or registered. Asked only once presence said "not connected"."""
     if await svc.projection.read(lambda cur: queries.station_exists(cur, station)):
         return True
-    registry = await svc.kv(subjects.BUCKET_REGISTRY)
-    for kv in (registry, await svc.kv(subjects.BUCKET_STATIONS)):
-        try:
-            await kv.get(subjects.kv_key(station))
-            return True
-        except KeyNotFoundError:
-            continue
-    return False
+    try:
+        await (await svc.kv(subjects.BUCKET_REGISTRY)).get(subjects.kv_key(station))
+    except KeyNotFoundError:
+        return False
+    return True
 
 
 async def _dispatch(

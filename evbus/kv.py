@@ -59,6 +59,11 @@ class KvMirror(Generic[T]):
             with contextlib.suppress(Exception):
                 await watcher.stop()
 
+    @property
+    def kv(self) -> KeyValue:
+        """The bucket this mirror follows, for writes."""
+        return self._kv
+
     def get(self, key: str) -> T | None:
         return self._values.get(key)
 

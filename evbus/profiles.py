@@ -16,7 +16,6 @@ from typing import Final
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 
 from evbus.clock import parse_rfc3339, rfc3339
 from evbus.counters import KvCounter
@@ -132,17 +131,15 @@ def _key(profile_id: int) -> str:
 
 
 class ProfileStore:
-    def __init__(self, kv: KeyValue, mirror: KvMirror[ChargingProfile], ids: KvCounter) -> None:
-        self._kv = kv
+    def __init__(self, mirror: KvMirror[ChargingProfile], ids: KvCounter) -> None:
+        self._kv = mirror.kv
         self._mirror = mirror
         self._ids = ids
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> ProfileStore:
-        kv = await js.key_value(subjects.BUCKET_PROFILES)
-        mirror = KvMirror(kv, ChargingProfile)
-        await mirror.start()
-        return cls(kv, mirror, KvCounter(await js.key_value(subjects.BUCKET_CSMS), subjects.COUNTER_PROFILES))
+        mirror = await KvMirror.open(js, subjects.BUCKET_PROFILES, ChargingProfile)
+        return cls(mirror, KvCounter(await js.key_value(subjects.BUCKET_CSMS), subjects.COUNTER_PROFILES))
 
     # reads: from the mirror
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import Final
 
 from nats.js import JetStreamContext
-from nats.js.kv import KeyValue
 
 from evbus.clock import parse_rfc3339, rfc3339
 from evbus.kv import KvMirror
@@ -63,16 +62,13 @@ def token_record(
 
 
 class TokenStore:
-    def __init__(self, kv: KeyValue, mirror: KvMirror[TokenRecord]) -> None:
-        self._kv = kv
+    def __init__(self, mirror: KvMirror[TokenRecord]) -> None:
+        self._kv = mirror.kv
         self._mirror = mirror
 
     @classmethod
     async def open(cls, js: JetStreamContext) -> TokenStore:
-        kv = await js.key_value(subjects.BUCKET_TOKENS)
-        mirror = KvMirror(kv, TokenRecord)
-        await mirror.start()
-        return cls(kv, mirror)
+        return cls(await KvMirror.open(js, subjects.BUCKET_TOKENS, TokenRecord))
 
     def get(self, id_tag: str) -> TokenRecord | None:
         return self._mirror.get(id_tag)

@@ -27,6 +27,16 @@ H_SECRET: Final = "Evbus-Secret"  # noqa: S105 - a header name
 H_REDACTED: Final = "Evbus-Redacted"  # on a stored CALL whose secrets were blanked: the pointers
 REDACTED: Final = "***"
 
+
+def timeout_of(text: str | None) -> float | None:
+    """The seconds of an ``Evbus-Timeout`` header: a positive finite number, else None."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 < value < float("inf") else None
+
+
 QUEUE: Final = "commands"  # the processors' queue group: any number may run
 MAX_TIMEOUT_S: Final = 600.0
 

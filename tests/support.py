@@ -13,6 +13,7 @@ import websockets
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import KeyNotFoundError
 
 from schemas import subjects
 
@@ -48,6 +49,15 @@ async def stored(js: JetStreamContext, subject: str, stream: str = subjects.STRE
     finally:
         await sub.unsubscribe()
     return messages
+
+
+async def present(js: JetStreamContext, station: str) -> bool:
+    """True while a gateway's presence entry (KV ``stations``) says it holds the station's socket."""
+    kv = await js.key_value(subjects.BUCKET_STATIONS)
+    try:
+        return bool((await kv.get(subjects.kv_key(station))).value)
+    except KeyNotFoundError:
+        return False
 
 
 async def stored_frames(js: JetStreamContext, station: str) -> list[Msg]:

@@ -50,7 +50,7 @@ from gateways.ocpp.handshake import (
 from gateways.ocpp.limits import CLOSE_POLICY_VIOLATION, ConnectionTable, HandshakeLimits, address_of
 from gateways.ocpp.tls import peer_certificate, server_context
 from schemas import ocpp_j, subjects
-from schemas.commands import H_REDACTED, H_TIMEOUT
+from schemas.commands import H_REDACTED, H_TIMEOUT, timeout_of
 from schemas.ocpp_j import PROTOCOLS, Call, CallError, CallResult, Malformed, MessageType, Protocol
 from schemas.records import ConnectionEvent, Presence, SecurityEvent, StationRecord, encode
 from schemas.streams import PRESENCE_TTL_S
@@ -417,7 +417,9 @@ class OcppGateway:
             if kind == "CALL" and H_REDACTED in headers:
                 pass  # the stored copy of a CALL with secrets: the real one came on evbus.gateway.{id}.call
             elif kind == "CALL":
-                conn.queue_call(unique_id, headers.get(subjects.H_ACTION, ""), frame, _seconds(headers.get(H_TIMEOUT)))
+                conn.queue_call(
+                    unique_id, headers.get(subjects.H_ACTION, ""), frame, timeout_of(headers.get(H_TIMEOUT))
+                )
             elif kind in ("CALLRESULT", "CALLERROR"):
                 if not await conn.deliver_answer(unique_id, frame):
                     log.debug("%s: dropped %s for %s: not awaited on this socket", conn.station, kind, unique_id)
@@ -472,7 +474,7 @@ class OcppGateway:
             headers.get(subjects.H_ID, ""),
             headers.get(subjects.H_ACTION, ""),
             msg.data.decode(),
-            _seconds(headers.get(H_TIMEOUT)),
+            timeout_of(headers.get(H_TIMEOUT)),
         )
         if msg.reply:
             await msg.respond(b'{"queued":true}' if queued else b'{"queued":false}')
@@ -568,14 +570,6 @@ class OcppGateway:
         if failed:
             log.warning("presence of %d of %d stations not refreshed", failed, len(connections))
         return failed
-
-
-def _seconds(text: str | None) -> float | None:
-    try:
-        value = float(text) if text else None
-    except ValueError:
-        return None
-    return value if value is not None and 0 < value < float("inf") else None
 
 
 class DisconnectRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import uuid
 from typing import Any, Final
@@ -327,13 +326,7 @@ def redact(payload: Any, pointers: list[str]) -> Any:
 
 
 def _timeout(text: str | None, default: float) -> float:
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        value = default
-    if not math.isfinite(value) or value <= 0:
-        value = default
-    return min(value, commands.MAX_TIMEOUT_S)
+    return min(commands.timeout_of(text) or default, commands.MAX_TIMEOUT_S)
 
 
 def _as_text(raw: msgspec.Raw) -> str:

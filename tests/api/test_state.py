@@ -32,12 +32,6 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]
             yield stack
 
 
-@pytest.fixture
-async def api(site: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with site.http() as client:
-        yield client
-
-
 def tag(name: str = "T") -> str:
     """An idTag no other test uses."""
     return f"{name}-{uuid.uuid4().hex[:8]}"

@@ -16,7 +16,6 @@ import httpx
 import msgspec
 import pytest
 import websockets
-from nats.js.errors import KeyNotFoundError
 from websockets.exceptions import InvalidStatus
 
 from api.stations import answer_status, generate_password, password_problem, push_call
@@ -25,7 +24,7 @@ from schemas import commands, subjects
 from schemas.records import StationRecord
 from tests.conftest import Stack, running, stack_settings
 from tests.stations import Station16, Station201
-from tests.support import eventually, stored, stored_frames
+from tests.support import eventually, present, stored, stored_frames
 
 OLD = "old-password-0123"
 NEW = "new-password-4567"
@@ -78,12 +77,6 @@ async def site(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Async
 
 
 @pytest.fixture
-async def api(site: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with site.http() as client:
-        yield client
-
-
-@pytest.fixture
 def station() -> str:
     return f"SEC-{uuid.uuid4().hex[:10]}"
 
@@ -103,20 +96,12 @@ async def charger(
         task = asyncio.create_task(cp.start())
         try:
             await cp.boot()
-            await eventually(lambda: present(stack, station))
+            await eventually(lambda: present(stack.js, station))
             yield cp
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                 await task
-
-
-async def present(stack: Stack, station: str) -> bool:
-    kv = await stack.js.key_value(subjects.BUCKET_STATIONS)
-    try:
-        return bool((await kv.get(subjects.kv_key(station))).value)
-    except KeyNotFoundError:
-        return False
 
 
 async def refused(stack: Stack, station: str, password: str) -> int:

@@ -14,7 +14,7 @@ from ocpp.v16 import call_result
 from evbus.settings import Settings
 from schemas import commands, subjects
 from tests.conftest import running
-from tests.support import charge_point, eventually, stored, stored_frames
+from tests.support import charge_point, eventually, present, stored, stored_frames
 
 
 class Station16(Cp16):
@@ -33,19 +33,10 @@ async def request(nc: Any, station: str, action: str, payload: bytes, **headers:
     return commands.decode_reply(msg.data)
 
 
-async def connected(js: Any, station: str) -> bool:
-    kv = await js.key_value(subjects.BUCKET_STATIONS)
-    try:
-        await kv.get(subjects.kv_key(station))
-    except Exception:
-        return False
-    return True
-
-
 @pytest.mark.asyncio
 async def test_a_command_reaches_the_station_and_its_answer_comes_back(settings: Settings, station: str) -> None:
     async with running(settings) as s, charge_point(s.url(station), station, "ocpp1.6", Station16) as (_, wire):
-        await eventually(lambda: connected(s.js, station))
+        await eventually(lambda: present(s.js, station))
         # member order as requested, whitespace and all: the payload goes on the wire as given
         reply = await request(s.nc, station, "Reset", b'{"type": "Soft"}', **{commands.H_COMMAND_ID: "cmd-1"})
         assert reply.outcome == "answered", reply
@@ -71,7 +62,7 @@ async def test_offline_invalid_and_timeout(settings: Settings, station: str) -> 
         offline = await request(s.nc, station, "Reset", b'{"type": "Soft"}')
         assert offline.outcome == "offline"
         async with charge_point(s.url(station), station, "ocpp1.6", Station16):
-            await eventually(lambda: connected(s.js, station))
+            await eventually(lambda: present(s.js, station))
             invalid = await request(s.nc, station, "Reset", b'{"type": "Sideways"}')
             assert invalid.outcome == "invalid"
             assert "Sideways" in (invalid.detail or "")
