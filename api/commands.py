@@ -22,6 +22,7 @@ from nats.js.errors import KeyNotFoundError
 
 from api.monitoring import Limit, Offset, listing, page
 from api.services import Services, Svc
+from api.uploads import upload_location
 from evbus.clock import rfc3339
 from processors.commands import named
 from processors.commands.client import CommandClient, NoProcessor, Pending
@@ -224,7 +225,8 @@ async def named_command(
             raise NotFoundException(f"unknown station {identity!r}")
         raise HTTPException(status_code=409, detail=f"station {identity!r} is not connected")
     try:
-        call = await named.build(command, await request.body(), presence.protocol, svc.command_context())  # type: ignore[arg-type]
+        context = svc.command_context(upload_location(svc, request, identity))
+        call = await named.build(command, await request.body(), presence.protocol, context)  # type: ignore[arg-type]
     except named.CommandInputError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     payload = _encode(call.payload)

@@ -141,6 +141,11 @@ async def overview(svc: Svc) -> views.Overview:
 
 @get("/api/telemetry", operation_id="telemetry", tags=["monitoring"])
 async def telemetry(svc: Svc) -> views.Telemetry:
+    return await telemetry_now(svc)
+
+
+async def telemetry_now(svc: Services) -> views.Telemetry:
+    """What ``/api/telemetry`` and its stream answer: this process and the traffic of the last minute."""
     now = svc.now()
     totals = _saw(svc, await svc.projection.read(lambda cur: queries.totals(cur, now)))
     return views.Telemetry(

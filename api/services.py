@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,11 +19,13 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from api.auth import ADMIN, COOKIE, Auth
+from api.live import Live
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.counters import KvCounter
 from evbus.profiles import ProfileStore
 from evbus.settings import Settings
 from evbus.tokens import TokenStore
+from gateways.ocpp.limits import MAX_ADDRESSES, EventThrottle, address_of
 from processors.commands import named
 from processors.commands.client import CommandClient
 from projections.runner import Projection
@@ -58,7 +62,10 @@ class Services:
     profiles: ProfileStore | None = None  # KV charging_profiles
     commands: CommandClient | None = None  # cmd.{station}.{action} requests
     counters: Counters | None = None  # ids the CSMS allocates for the CALLs it sends
+    live: Live | None = None  # the SSE routes' stream readers (bootstrap.api starts them)
     _buckets: dict[str, KeyValue] = field(default_factory=dict, repr=False)
+    # one security event per category and address per minute (failed logins, refused uploads)
+    _throttles: OrderedDict[tuple[str, str], EventThrottle] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def js(self):  # type: ignore[no-untyped-def]  # nats-py's JetStreamContext
@@ -88,8 +95,10 @@ class Services:
         session = self.auth.session(request.cookies.get(COOKIE))
         return session.user if session else ADMIN
 
-    def command_context(self) -> named.Context:
-        """What mapping a named command may need: ids to allocate, stored profiles, the time."""
+    def command_context(self, upload_location: Callable[[], str] | None = None) -> named.Context:
+        """What mapping a named command may need: ids to allocate, stored profiles, the time, and
+        the station's upload URL (:func:`api.uploads.upload_location`; without it a get-diagnostics
+        needs a ``location``)."""
         assert self.counters is not None
         counters, profiles = self.counters, self.profiles
 
@@ -101,6 +110,7 @@ class Services:
             next_request_id=counters.requests.next,
             profile=profile,
             now=self.now,
+            upload_location=upload_location,
         )
 
     def now(self) -> datetime:
@@ -109,15 +119,42 @@ class Services:
     def uptime(self) -> float:
         return round(time.monotonic() - self.started, 3)
 
-    async def security_event(self, category: str, remote: str | None, detail: str) -> None:
+    async def security_event(self, category: str, remote: str | None, detail: str, station: str | None = None) -> None:
+        """Record ``events.security.{category}``; from one address at most one per category a
+        minute, the next one counting those held back (nobody floods the EVENTS stream with bad
+        logins or upload tickets)."""
+        if remote is not None:
+            held = self._throttle(category, address_of(remote)).allow(time.monotonic())
+            if held is None:
+                return
+            if held:
+                detail = f"{detail} ({held} more from {address_of(remote)} since the last event)"
         event = SecurityEvent(
-            category=category, remote_address=remote, gateway="api", detail=detail, at=rfc3339(self.clock())
+            category=category,
+            severity="warning",
+            station=station,
+            remote_address=remote,
+            gateway="api",
+            detail=detail,
+            at=rfc3339(self.clock()),
         )
         await self.js.publish(
             subjects.security_event(category),
             encode(event),
             headers={subjects.H_MSG_ID: f"api:{secrets.token_hex(8)}"},
         )
+
+    def _throttle(self, category: str, address: str) -> EventThrottle:
+        key = (category, address)
+        found = self._throttles.get(key)
+        if found is None:
+            if len(self._throttles) >= MAX_ADDRESSES:
+                for _ in range(MAX_ADDRESSES // 10):  # the oldest tenth at once
+                    self._throttles.popitem(last=False)
+            found = self._throttles[key] = EventThrottle()
+        else:
+            self._throttles.move_to_end(key)
+        return found
 
 
 Svc = NamedDependency[Services]

@@ -18,6 +18,8 @@ from nats.aio.client import Client as NATS
 
 from api.app import create_app, serve
 from api.auth import Auth, admin_token_hash
+from api.live import Live
+from api.monitoring import telemetry_now
 from api.services import Counters, Services
 from evbus.embedded_nats import embedded_nats, ensure_port_free
 from evbus.kv import KvMirror
@@ -146,6 +148,9 @@ async def api(b: Bus, settings: Settings) -> AsyncIterator[Api]:
             commands=commands,
             counters=await Counters.open(js),
         )
+        services.live = Live(b.nc, lambda: telemetry_now(services))
+        await services.live.start()
+        stack.push_async_callback(services.live.stop)
         port = await stack.enter_async_context(serve(create_app(services), settings.api_host, settings.api_port))
         yield Api(services, port, generated)
 

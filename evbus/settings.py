@@ -29,12 +29,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ocpp_tls_cert: Path | None = None
     ocpp_tls_key: Path | None = None
     ocpp_tls_client_ca: Path | None = None
+    ocpp_tls_handshake_timeout: float = 10.0
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: str | None = None
     api_open: bool = False
     api_session_hours: float = 12.0
     api_max_body_bytes: int = 4_194_304
+    sse_heartbeat: float = 15.0
+    sse_client_buffer: int = 10_000
+    sse_clients_per_token: int = 32
+    public_url: str | None = None
+    upload_max_bytes: int = 67_108_864
+    upload_ticket_hours: float = 24.0
     data_dir: Path = Path(".evbus")
     heartbeat_interval: int = 300
     call_timeout: float = 30.0
@@ -69,6 +76,9 @@ DOCS: dict[str, str] = {
     "ocpp_tls_key": "PEM file with that certificate's private key (unset: the key is in the certificate file)",
     "ocpp_tls_client_ca": "PEM bundle of the CAs that sign station certificates; set, the `wss://` listener asks "
     "for a client certificate (optional, so profile-2 stations without one still connect) for profile 3",
+    "ocpp_tls_handshake_timeout": "seconds a client of the `wss://` listener has to complete its TLS handshake; "
+    "slower ones are disconnected. Every failed TLS handshake is an `events.security.tls_failed` event (at most "
+    "one per address per minute)",
     "api_host": "interface of the REST API and dashboard",
     "api_port": "port of the REST API and dashboard (0 = pick a free one)",
     "api_token": "admin bearer token; unset: generated at first start, stored hashed, printed once",
@@ -76,6 +86,15 @@ DOCS: dict[str, str] = {
     "api_session_hours": "lifetime of a dashboard login session",
     "api_max_body_bytes": "largest request body the API reads (larger: 413); 10 000 tokens in one "
     "`PUT /api/tokens` take at most ~1.7 MB",
+    "public_url": "the API's URL as stations reach it (e.g. `http://10.0.0.2:8000`), for the upload URLs evbus hands "
+    "out in get-diagnostics and get-log; unset: the base URL of the API request that sent the command",
+    "upload_max_bytes": "largest upload a station may send to `/api/uploads/` (the request body; larger: 413, "
+    "nothing stored). Its own limit: `EVBUS_API_MAX_BODY_BYTES` does not apply there",
+    "upload_ticket_hours": "how long the upload URL handed out in a get-diagnostics or get-log command stays valid",
+    "sse_heartbeat": "seconds between SSE heartbeat comments on an idle stream",
+    "sse_client_buffer": "events an SSE client may fall behind by; then it gets a final `overflow` event (its id "
+    "resumes exactly) and the stream ends",
+    "sse_clients_per_token": "SSE streams one token or login session may hold at once (one more: 429)",
     "data_dir": "JetStream store (embedded), DuckDB files, generated secrets",
     "heartbeat_interval": "seconds, sent in BootNotification answers",
     "call_timeout": "seconds to wait for a station's answer to a CALL we send",

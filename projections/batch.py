@@ -115,25 +115,7 @@ class Batch:
         if where == "conn":
             self._add_conn(seq, stream_us, ts, station, subjects.untoken(parts[3]), headers or _EMPTY, data)
             return
-        kind = get(_TYPE, "")
-        payload: str | None = None
-        error_code = error_description = None
-        if kind == "INVALID" or parts[3] == subjects.INVALID:
-            kind = "INVALID" if where == "in" else kind or "CALLERROR"
-        if kind == "INVALID":
-            payload = _encode(data.decode("utf-8", "replace")).decode()
-            error_description = get(_ERROR)
-        else:
-            try:
-                elements = _frame.decode(data)
-                at = _PAYLOAD_AT.get(kind)
-                if at is not None and len(elements) > at:
-                    payload = bytes(elements[at]).decode()
-                if kind in _ERRORS and len(elements) > 3:
-                    error_code = _as_text(elements[2])
-                    error_description = _as_text(elements[3])
-            except (msgspec.DecodeError, UnicodeDecodeError):  # not JSON, or not UTF-8 inside
-                payload = _encode(data.decode("utf-8", "replace")).decode()
+        kind, payload, error_code, error_description = frame_content(where, parts[3], get, data)
         c = self._frame_columns  # in the order of FRAME_COLUMNS
         c[0](seq)
         c[1](stream_us)
@@ -177,18 +159,7 @@ class Batch:
         parts = subject.split(".")
         if len(parts) < 3:
             return
-        try:
-            body = _object.decode(data)
-        except msgspec.DecodeError:
-            body = {"raw": data.decode("utf-8", "replace")}
-        kind = parts[1]
-        station = (headers or _EMPTY).get(_STATION) or _str(body.get("station"))
-        if kind == "security":
-            name = subjects.untoken(parts[2])
-        else:  # events.{kind}.{station}.{name}
-            if station is None and len(parts) > 3:
-                station = subjects.untoken(parts[2])
-            name = subjects.untoken(parts[-1])
+        kind, name, station, body = event_content(parts, headers or _EMPTY, data)
         e = self.events
         e["seq"].append(seq)
         e["stream_us"].append(stream_ns // 1000)
@@ -207,6 +178,55 @@ class Batch:
             pa.table(self.conns, schema=CONN_SCHEMA),
             pa.table(self.events, schema=EVENT_SCHEMA),
         )
+
+
+def frame_content(
+    where: str, action: str, get: Callable[[str], str | None], data: bytes
+) -> tuple[str, str | None, str | None, str | None]:
+    """A frame's type, payload (its JSON text, unchanged) and, for a CALLERROR, error code and
+    description, from its subject's direction (``in``/``out``) and action tokens and its headers
+    (``get``). A frame that is not OCPP-J is ``INVALID`` with its text as a JSON string, and
+    ``Ocpp-Error`` as the description."""
+    kind = get(_TYPE) or ""
+    payload: str | None = None
+    error_code = error_description = None
+    if kind == "INVALID" or action == subjects.INVALID:
+        kind = "INVALID" if where == "in" else kind or "CALLERROR"
+    if kind == "INVALID":
+        return kind, _encode(data.decode("utf-8", "replace")).decode(), None, get(_ERROR)
+    try:
+        elements = _frame.decode(data)
+        at = _PAYLOAD_AT.get(kind)
+        if at is not None and len(elements) > at:
+            payload = bytes(elements[at]).decode()
+        if kind in _ERRORS and len(elements) > 3:
+            error_code = _as_text(elements[2])
+            error_description = _as_text(elements[3])
+    except (msgspec.DecodeError, UnicodeDecodeError):  # not JSON, or not UTF-8 inside
+        payload = _encode(data.decode("utf-8", "replace")).decode()
+    return kind, payload, error_code, error_description
+
+
+def event_content(
+    parts: list[str], headers: dict[str, str], data: bytes
+) -> tuple[str, str, str | None, dict[str, Any]]:
+    """An ``events.{kind}.…`` message's kind, name, station and body (``{"raw": text}`` when the
+    body is not a JSON object). Security events are ``events.security.{category}``; the others
+    ``events.{kind}.{station}.{name}``."""
+    try:
+        body = _object.decode(data)
+    except msgspec.DecodeError:
+        body = {"raw": data.decode("utf-8", "replace")}
+    kind = parts[1]
+    station = headers.get(_STATION) or _str(body.get("station"))
+    if kind == "security":
+        name = subjects.untoken(parts[2])
+        body.setdefault("severity", "warning")  # stored before the field was always written
+    else:
+        if station is None and len(parts) > 3:
+            station = subjects.untoken(parts[2])
+        name = subjects.untoken(parts[-1])
+    return kind, name, station, body
 
 
 def _str(value: object) -> str | None:

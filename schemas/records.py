@@ -19,10 +19,12 @@ class ConnectionEvent(msgspec.Struct, kw_only=True, omit_defaults=True, rename="
 
 
 class SecurityEvent(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
-    """Body of ``events.security.{category}``."""
+    """Body of ``events.security.{category}``. ``severity`` has no default so that it is always
+    written (``omit_defaults`` leaves out fields equal to their default); events stored before it
+    was are read as ``warning``."""
 
     category: str
-    severity: Literal["info", "warning", "critical"] = "warning"
+    severity: Literal["info", "warning", "critical"]
     station: str | None = None
     remote_address: str | None = None
     gateway: str | None = None

@@ -180,6 +180,11 @@ def command_event(station: str, status: str) -> str:
     return f"events.command.{token(station)}.{token(status)}"
 
 
+def upload_event(station: str, event: str) -> str:
+    """``events.upload.{station}.{event}`` — a file the station uploaded: received, deleted."""
+    return f"events.upload.{token(station)}.{token(event)}"
+
+
 def admin_event(station: str, action: str) -> str:
     """``events.admin.{station}.{action}`` — an operator's change to the record, e.g. forget_connections."""
     return f"events.admin.{token(station)}.{token(action)}"

@@ -11,6 +11,9 @@ are themselves limited, so a misbehaving station cannot flood the ``EVENTS`` str
   count of the ones not reported since.
 - **Handshakes per remote address** (``EVBUS_HANDSHAKE_RATE``/``EVBUS_HANDSHAKE_BURST``): over the
   limit, HTTP 429 and a ``rate_limited`` event (at most one per address per minute).
+- **Failed TLS handshakes per remote address**: each one ends its connection; the ``tls_failed``
+  event is recorded at most once per :data:`EVENT_INTERVAL_S` per address, with the count of the
+  ones not reported since (kept in the same table of addresses, whatever the handshake rate).
 
 Pure logic over a monotonic clock in seconds that the caller passes in (the gateway passes
 ``time.monotonic()``, tests plain numbers). A rate of 0 turns a limit off.
@@ -167,14 +170,23 @@ class Refused:
     event: str | None
 
 
+@dataclass(slots=True)
+class AddressLimits:
+    """One remote address's handshake bucket and its event throttles."""
+
+    bucket: TokenBucket
+    refused: EventThrottle = field(default_factory=EventThrottle)  # rate_limited events
+    tls_failures: EventThrottle = field(default_factory=EventThrottle)  # tls_failed events
+
+
 class HandshakeLimits:
-    """A token bucket per remote address (IP, without the port)."""
+    """A token bucket per remote address (IP, without the port), and the throttles of its events."""
 
     def __init__(self, rate: float, burst: float, max_addresses: int = MAX_ADDRESSES) -> None:
         self.rate = rate
         self.burst = max(burst, 1.0)
         self.max_addresses = max_addresses
-        self._addresses: OrderedDict[str, tuple[TokenBucket, EventThrottle]] = OrderedDict()
+        self._addresses: OrderedDict[str, AddressLimits] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._addresses)
@@ -183,28 +195,39 @@ class HandshakeLimits:
         """None: go ahead. Otherwise refuse this handshake."""
         if self.rate <= 0:
             return None
-        entry = self._addresses.get(address)
-        if entry is None:
-            self._make_room(now)
-            entry = self._addresses[address] = (TokenBucket.full(self.rate, self.burst, now), EventThrottle())
-        else:
-            self._addresses.move_to_end(address)
-        bucket, events = entry
-        if bucket.take(now):
+        limits = self._of(address, now)
+        if limits.bucket.take(now):
             return None
-        held = events.allow(now)
+        held = limits.refused.allow(now)
         event = None
         if held is not None:
             more = f"; {held} more refused since the last event" if held else ""
             event = f"handshakes over {self.rate:g}/s (burst {self.burst:g}) from {address}: HTTP 429{more}"
-        return Refused(retry_after=max(1, math.ceil(bucket.wait(now))), event=event)
+        return Refused(retry_after=max(1, math.ceil(limits.bucket.wait(now))), event=event)
+
+    def tls_failed(self, address: str, reason: str, now: float) -> str | None:
+        """A TLS handshake from ``address`` failed: the ``tls_failed`` event's detail, or None to
+        hold it back (counted in the address's next event)."""
+        held = self._of(address, now).tls_failures.allow(now)
+        if held is None:
+            return None
+        return f"{reason} ({held} more failed TLS handshakes from {address} since the last event)" if held else reason
+
+    def _of(self, address: str, now: float) -> AddressLimits:
+        limits = self._addresses.get(address)
+        if limits is None:
+            self._make_room(now)
+            limits = self._addresses[address] = AddressLimits(TokenBucket.full(self.rate, self.burst, now))
+        else:
+            self._addresses.move_to_end(address)
+        return limits
 
     def _make_room(self, now: float) -> None:
         if len(self._addresses) < self.max_addresses:
             return
         # addresses whose bucket refilled are as good as new: forget them first, then the oldest
         # (a tenth of the table at once, so a stream of new addresses does not sweep on each one)
-        for address in [a for a, (bucket, _) in self._addresses.items() if bucket.is_full(now)]:
+        for address in [a for a, limits in self._addresses.items() if limits.bucket.is_full(now)]:
             del self._addresses[address]
         while len(self._addresses) > self.max_addresses * 9 // 10:
             self._addresses.popitem(last=False)

@@ -48,7 +48,7 @@ from gateways.ocpp.handshake import (
     station_id_from_path,
 )
 from gateways.ocpp.limits import CLOSE_POLICY_VIOLATION, ConnectionTable, HandshakeLimits, address_of
-from gateways.ocpp.tls import peer_certificate, server_context
+from gateways.ocpp.tls import TlsFailure, TlsListener, peer_certificate, server_context
 from schemas import ocpp_j, subjects
 from schemas.commands import H_REDACTED, H_TIMEOUT, timeout_of
 from schemas.ocpp_j import PROTOCOLS, Call, CallError, CallResult, Malformed, MessageType, Protocol
@@ -107,6 +107,7 @@ class OcppGateway:
         self._calls: Subscription | None = None
         self.port: int = 0
         self._tls_server: Server | None = None
+        self._tls: TlsListener | None = None  # the wss:// listener's TLS handshakes
         self.tls_port: int | None = None  # the wss:// listener's, when EVBUS_OCPP_TLS_PORT is set
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -125,13 +126,20 @@ class OcppGateway:
             "ping_timeout": self.settings.ws_ping_interval or None,
             "server_header": "evbus",
         }
-        tls = server_context(self.settings) if self.settings.ocpp_tls_port is not None else None
+        if self.settings.ocpp_tls_port is not None:
+            context = server_context(self.settings)
+            self._tls = TlsListener(context, self.settings.ocpp_tls_handshake_timeout, self._tls_failed)
         self._server = await serve(self._serve, self.settings.ocpp_host, self.settings.ocpp_port, **options)
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
-        if tls is not None:
+        if self._tls is not None:
+            # plain TCP: the TLS handshake is the TlsListener's, so that its failures are recorded
             self._tls_server = await serve(
-                self._serve, self.settings.ocpp_host, self.settings.ocpp_tls_port, ssl=tls, **options
+                self._serve,
+                self.settings.ocpp_host,
+                self.settings.ocpp_tls_port,
+                create_connection=self._tls.connection_factory(),
+                **options,
             )
             self.tls_port = int(next(iter(self._tls_server.sockets)).getsockname()[1])
             log.info(
@@ -157,10 +165,14 @@ class OcppGateway:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        if self._tls:
+            self._tls.close()  # handshakes under way are cancelled, so none becomes a connection now
         for server in (self._server, self._tls_server):
             if server:
                 server.close(close_connections=True)
                 await server.wait_closed()
+        if self._tls:
+            await self._tls.wait_closed()
         await self.store.stop()
 
     # --- handshake ------------------------------------------------------------------------------
@@ -215,6 +227,14 @@ class OcppGateway:
         if not await self.verifier.verify(station, record.password_hash, password):
             return Refusal(HTTPStatus.UNAUTHORIZED, "wrong username or password", "auth_failed")
         return None
+
+    async def _tls_failed(self, peer: object, failure: TlsFailure) -> None:
+        """A client of the ``wss://`` listener failed its TLS handshake: a ``tls_failed`` event, at most
+        one per address per minute (the next one counts those held back)."""
+        remote = _remote(peer)
+        detail = self.handshake_limits.tls_failed(address_of(remote), failure.detail, time.monotonic())
+        if detail is not None:
+            await self._security("tls_failed", None, remote, detail, failure.severity)
 
     async def _rejected(self, station: str, remote: str, category: str, reason: str) -> None:
         event = ConnectionEvent(event="rejected", remote_address=remote, reason=f"{category}: {reason}")
@@ -446,9 +466,17 @@ class OcppGateway:
             headers[subjects.H_PROTOCOL] = protocol
         await self._publish(subjects.ocpp_conn(station, event.event), encode(event), headers)
 
-    async def _security(self, category: str, station: str | None, remote: str, detail: str) -> None:
+    async def _security(
+        self,
+        category: str,
+        station: str | None,
+        remote: str,
+        detail: str,
+        severity: Literal["info", "warning", "critical"] = "warning",
+    ) -> None:
         event = SecurityEvent(
             category=category,
+            severity=severity,
             station=station,
             remote_address=remote,
             gateway=self.id,
@@ -581,7 +609,11 @@ _disconnect_request = msgspec.json.Decoder(DisconnectRequest).decode
 
 
 def _address(ws: ServerConnection) -> str:
-    peer = ws.remote_address
+    return _remote(ws.remote_address)
+
+
+def _remote(peer: object) -> str:
+    """A socket's peer address as ``host:port`` (IPv6 too: ``::1:53211``)."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)

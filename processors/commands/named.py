@@ -2,9 +2,9 @@
 
 ``POST /api/stations/{id}/commands/{command}`` takes one camelCase body per command (DESIGN §7);
 :func:`build` decodes it and maps it to the action and payload of ``ocpp1.6``, ``ocpp2.0.1`` or
-``ocpp2.1``. Pure apart from the :class:`Context` callbacks (id counters, stored profiles, clock),
-which are called only once the body decoded and only when the command needs them. The payload is
-checked against the official schema later, by the command processor.
+``ocpp2.1``. Pure apart from the :class:`Context` callbacks (id counters, stored profiles, clock,
+upload URL), which are called only once the body decoded and only when the command needs them. The
+payload is checked against the official schema later, by the command processor.
 
 One body Struct and one small builder per command, registered in order by :func:`_command`.
 """
@@ -48,6 +48,7 @@ class Context:
     next_request_id: Callable[[], Awaitable[int]]  # 2.x requestId / remoteStartId
     profile: Callable[[int | str], Awaitable[ChargingProfile | None]]  # by id (int) or description (str)
     now: Callable[[], datetime]
+    upload_location: Callable[[], str] | None = None  # evbus's upload URL for this station (api/uploads.py)
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,7 @@ async def _send_local_list(b: SendLocalList, d: _Draft) -> _Out:
 
 
 class GetDiagnostics(_Body):
-    location: str | None = None  # required for now: evbus has no upload endpoint yet
+    location: str | None = None  # default: evbus's own upload endpoint (Context.upload_location)
     start_time: str | None = None
     stop_time: str | None = None
     retries: int | None = None
@@ -410,9 +411,12 @@ class GetDiagnostics(_Body):
 
 
 def _upload_location(location: str | None, d: _Draft) -> str:
-    if location is None:
-        raise d.error("'location' (the URL the station uploads to) is required: evbus has no upload endpoint yet")
-    return location
+    """The URL the station uploads to: the body's, or else evbus's own upload endpoint."""
+    if location is not None:
+        return location
+    if d.ctx.upload_location is None:
+        raise d.error("'location' (the URL the station uploads to) is required: no upload endpoint here")
+    return d.ctx.upload_location()
 
 
 @_command("get-diagnostics", GetDiagnostics)

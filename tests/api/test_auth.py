@@ -151,20 +151,24 @@ async def failed_logins(api: httpx.AsyncClient) -> int:
 
 
 @pytest.mark.parametrize(
-    ("credentials", "says"),
+    ("credentials", "says", "address"),  # an address per case: events are one per address and minute
     [
-        ({"token": "not-the-token"}, "token"),
-        ({"username": "nobody-{tag}", "password": "whatever-it-is"}, "nobody-{tag}"),
-        ({"username": "admin", "password": API_TOKEN}, "'admin'"),
+        ({"token": "not-the-token"}, "token", "127.0.0.31"),
+        ({"username": "nobody-{tag}", "password": "whatever-it-is"}, "nobody-{tag}", "127.0.0.32"),
+        ({"username": "admin", "password": API_TOKEN}, "'admin'", "127.0.0.33"),
     ],
     ids=["token", "unknown-user", "admin-as-user"],
 )
 async def test_a_failed_login_is_401_and_a_security_event(
-    api_stack: Stack, credentials: dict[str, str], says: str
+    api_stack: Stack, credentials: dict[str, str], says: str, address: str
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     credentials = {k: v.format(tag=tag) for k, v in credentials.items()}
-    async with api_stack.http() as api, api_stack.http(token=None) as browser:
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with (
+        api_stack.http() as api,
+        httpx.AsyncClient(base_url=api_stack.api_url, transport=transport, timeout=10) as browser,
+    ):
         await api_stack.projected()
         seen = {e["id"] for e in await security_events(api)}
         response = await browser.post("/api/auth/login", json=credentials)
@@ -179,7 +183,33 @@ async def test_a_failed_login_is_401_and_a_security_event(
         (event,) = await eventually(new_event)
         assert event["category"] == "api_login_failed"
         assert says.format(tag=tag) in event["message"]
-        assert event["details"]["remoteAddress"] == "127.0.0.1"
+        assert event["details"]["remoteAddress"] == address
+
+
+async def test_failed_logins_from_one_address_are_one_event_a_minute(api_stack: Stack) -> None:
+    """A password-guessing loop gets 401s but cannot flood the EVENTS stream."""
+    address = "127.0.0.34"
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with (
+        api_stack.http() as api,
+        httpx.AsyncClient(base_url=api_stack.api_url, transport=transport, timeout=10) as guesser,
+    ):
+        await api_stack.projected()
+        seen = {e["id"] for e in await security_events(api)}
+        for attempt in range(5):
+            answer = await guesser.post("/api/auth/login", json={"token": f"guess-{attempt}"})
+            assert answer.status_code == 401
+
+        async def from_there() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in await security_events(api)
+                if e["id"] not in seen and e["details"]["remoteAddress"] == address
+            ]
+
+        await eventually(from_there)
+        await api_stack.projected()
+        assert len(await from_there()) == 1
 
 
 @pytest.mark.parametrize(

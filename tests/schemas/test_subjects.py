@@ -59,6 +59,7 @@ def test_empty_ids_have_no_token() -> None:
         (subjects.ocpp_station_out("CP>"), "ocpp.CP%3E.out.>"),
         (subjects.security_event("auth_failed"), "events.security.auth_failed"),
         (subjects.transaction_event("CP.1", "orphan_stop"), "events.transaction.CP%2E1.orphan_stop"),
+        (subjects.upload_event("CP.1", "received"), "events.upload.CP%2E1.received"),
         (subjects.command("CP.1", "Reset"), "cmd.CP%2E1.Reset"),
         (subjects.telemetry("evcc", "lp.1"), "telemetry.evcc.lp%2E1"),
     ],

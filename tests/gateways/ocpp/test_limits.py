@@ -173,6 +173,18 @@ def test_no_handshake_limit_at_rate_zero() -> None:
     assert len(limits) == 0
 
 
+@pytest.mark.parametrize("rate", [10.0, 0.0])
+def test_failed_tls_handshakes_are_one_event_per_address_per_interval(rate: float) -> None:
+    limits = HandshakeLimits(rate=rate, burst=2)
+    assert limits.tls_failed("10.0.0.1", "UNSUPPORTED_PROTOCOL", 0.0) == "UNSUPPORTED_PROTOCOL"
+    assert [limits.tls_failed("10.0.0.1", "HTTP_REQUEST", 1.0) for _ in range(4)] == [None] * 4
+    assert limits.tls_failed("10.0.0.2", "HTTP_REQUEST", 1.0) == "HTTP_REQUEST"  # its own throttle
+    assert limits.admit("10.0.0.1", 1.0) is None  # failures take no handshake tokens
+    late = limits.tls_failed("10.0.0.1", "HTTP_REQUEST", EVENT_INTERVAL_S)
+    assert late == "HTTP_REQUEST (4 more failed TLS handshakes from 10.0.0.1 since the last event)"
+    assert len(limits) == 2  # in the same bounded table as the handshake buckets, even at rate 0
+
+
 @pytest.mark.parametrize(
     ("remote", "address"),
     [("203.0.113.9:53211", "203.0.113.9"), ("::1:53211", "::1"), ("2001:db8::7:443", "2001:db8::7"), ("unix", "unix")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -478,11 +479,47 @@ async def test_send_local_list_per_version() -> None:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_diagnostics_need_a_location_for_now(protocol: Protocol) -> None:
+async def test_diagnostics_need_a_location_without_an_upload_endpoint(protocol: Protocol) -> None:
     fakes = Fakes()
-    with pytest.raises(CommandInputError, match="no upload endpoint yet"):
+    with pytest.raises(CommandInputError, match="no upload endpoint here"):
         await named("get-diagnostics", {}, protocol, fakes)
     assert fakes.request_ids == 0
+
+
+@pytest.mark.parametrize(
+    ("protocol", "command", "body", "where"),
+    [
+        ("ocpp1.6", "get-diagnostics", {}, ("location",)),
+        ("ocpp2.0.1", "get-diagnostics", {"startTime": "2026-11-20T00:00:00Z"}, ("log", "remoteLocation")),
+        ("ocpp2.1", "get-log", {"logType": "SecurityLog"}, ("log", "remoteLocation")),
+        ("ocpp1.6", "get-log", {"logType": "DiagnosticsLog"}, ("log", "remoteLocation")),
+    ],
+)
+async def test_without_a_location_the_upload_endpoint_is_used(
+    protocol: Protocol, command: str, body: dict[str, Any], where: tuple[str, ...]
+) -> None:
+    made: list[str] = []
+
+    def upload_location() -> str:
+        made.append("https://evbus.example/api/uploads/T/")
+        return made[-1]
+
+    context = dataclasses.replace(Fakes().context(), upload_location=upload_location)
+    call = await build(command, json.dumps(body).encode(), protocol, context)
+    found: Any = call.payload
+    for key in where:
+        found = found[key]
+    assert found == "https://evbus.example/api/uploads/T/"
+    assert len(made) == 1
+
+
+async def test_a_given_location_makes_no_upload_url() -> None:
+    def upload_location() -> str:
+        raise AssertionError("not asked for")
+
+    context = dataclasses.replace(Fakes().context(), upload_location=upload_location)
+    call = await build("get-diagnostics", b'{"location": "ftp://l/"}', "ocpp1.6", context)
+    assert call.payload == {"location": "ftp://l/"}
 
 
 async def test_get_diagnostics_on_2x_is_get_log() -> None:
