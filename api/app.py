@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api import commands, history, monitoring, operations, sse, stations, uploads
+from api import commands, dashboard, history, monitoring, operations, sse, stations, uploads
 from api import state as csms_state
 from api.auth import COOKIE, bearer
 from api.services import Services, Svc
@@ -182,6 +182,7 @@ def create_app(services: Services) -> Litestar:
             *stations.ROUTES,
             *uploads.ROUTES,
             *sse.ROUTES,
+            *dashboard.ROUTES,
             healthz,
             metrics,
         ],
