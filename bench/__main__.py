@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "projection_ingest": ["-m", "bench.projection_ingest"],
     "queries": ["-m", "bench.queries"],
     "commands": ["-m", "bench.commands"],
+    "sse": ["-m", "bench.sse"],
 }
 REPO = Path(__file__).resolve().parents[1]
 
