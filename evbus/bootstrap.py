@@ -24,8 +24,10 @@ from api.services import Counters, Services
 from evbus.embedded_nats import embedded_nats, ensure_port_free
 from evbus.kv import KvMirror
 from evbus.profiles import ProfileStore
-from evbus.settings import Settings
+from evbus.settings import Settings, SettingsError
 from evbus.tokens import TokenStore
+from gateways.mqtt.gateway import MqttGateway, broker_url
+from gateways.mqtt.generic import MappingError
 from gateways.ocpp.server import OcppGateway
 from processors.commands.app import CommandProcessor
 from processors.commands.client import CommandClient
@@ -36,7 +38,7 @@ from schemas.records import StationRecord, UserRecord
 
 log = logging.getLogger(__name__)
 
-ROLES = ("gateway", "processors", "api")
+ROLES = ("gateway", "processors", "api", "mqtt-gateway")
 PROJECTION_FILE = "projections.duckdb"
 
 
@@ -44,19 +46,21 @@ PROJECTION_FILE = "projections.duckdb"
 class Bus:
     nc: NATS
     url: str
+    mqtt_port: int | None = None  # the embedded server's MQTT listener, when this process started one
 
 
 @contextlib.asynccontextmanager
 async def bus(settings: Settings, *, embedded: bool = True) -> AsyncIterator[Bus]:
     """Connect to EVBUS_NATS_URL, or start the embedded nats-server; declare the streams."""
     async with contextlib.AsyncExitStack() as stack:
+        mqtt_port = None
         if settings.nats_url:
             url = settings.nats_url
         elif embedded:
             server = await stack.enter_async_context(
                 embedded_nats(settings.data_dir, settings.nats_host, settings.nats_port, settings.mqtt_port)
             )
-            url = server.url
+            url, mqtt_port = server.url, server.mqtt_port
         else:
             url = f"nats://127.0.0.1:{settings.nats_port}"
         nc = await connect(url)
@@ -69,7 +73,7 @@ async def bus(settings: Settings, *, embedded: bool = True) -> AsyncIterator[Bus
                 events_days=settings.events_retention_days,
             ),
         )
-        yield Bus(nc, url)
+        yield Bus(nc, url, mqtt_port)
 
 
 async def connect(url: str) -> NATS:
@@ -97,6 +101,20 @@ async def gateway(b: Bus, settings: Settings) -> AsyncIterator[OcppGateway]:
     finally:
         await gw.stop()
         await registry.stop()
+
+
+@contextlib.asynccontextmanager
+async def mqtt_gateway(b: Bus, settings: Settings) -> AsyncIterator[MqttGateway]:
+    """The MQTT gateway, subscribed to EVBUS_MQTT_URL or the embedded server's MQTT listener."""
+    try:
+        gw = MqttGateway(b.nc, settings, url=broker_url(settings, b.mqtt_port))
+    except MappingError as exc:
+        raise SettingsError(f"EVBUS_MQTT_MAPPINGS: {exc}") from exc
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
 
 
 @contextlib.asynccontextmanager
@@ -183,6 +201,9 @@ async def stack(settings: Settings, roles: Collection[str] = ROLES, *, embedded:
             print(f"evbus is up: connect charge points to {ocpp_url}/<stationId>", flush=True)
             if gw.tls_port is not None:
                 print(f"  with TLS (security profiles 2, 3): wss://{host}:{gw.tls_port}/ocpp/<stationId>", flush=True)
+        if "mqtt-gateway" in roles:
+            mqtt = await exits.enter_async_context(mqtt_gateway(b, settings))
+            print(f"MQTT gateway: subscribed to {mqtt.broker.address} ({', '.join(mqtt.topics)})", flush=True)
         if "api" in roles:
             served = await exits.enter_async_context(api(b, settings))
             api_url = f"http://{settings.api_host}:{served.port}"

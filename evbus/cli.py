@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("gateway", help="run the OCPP gateway (needs EVBUS_NATS_URL)")
     commands.add_parser("processors", help="run the CSMS processor (needs EVBUS_NATS_URL)")
     commands.add_parser("api", help="run the projections and the REST API (needs EVBUS_NATS_URL)")
+    commands.add_parser(
+        "mqtt-gateway", help="run the MQTT telemetry gateway (needs EVBUS_NATS_URL; broker: EVBUS_MQTT_URL)"
+    )
 
     replay = commands.add_parser("replay", help="print a station's frames from the OCPP stream")
     replay.add_argument("station_id")

@@ -23,6 +23,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     nats_host: str = "127.0.0.1"
     nats_port: int = 4222
     mqtt_port: int = 1883
+    mqtt_url: str | None = None
+    mqtt_topics: str = "#"
+    mqtt_ignore: str | None = None
+    mqtt_client_id: str | None = None
+    mqtt_ca: Path | None = None
+    mqtt_mappings: Path | None = None
+    mqtt_silence: float = 600.0
+    mqtt_max_payload: int = 262_144
+    mqtt_reconnect_max: float = 30.0
     ocpp_host: str = "0.0.0.0"
     ocpp_port: int = 9000
     ocpp_tls_port: int | None = None
@@ -68,6 +77,19 @@ DOCS: dict[str, str] = {
     "nats_host": "interface the embedded nats-server listens on",
     "nats_port": "client port of the embedded server (0 = pick a free one)",
     "mqtt_port": "MQTT listener of the embedded server (0 = pick a free one)",
+    "mqtt_url": "broker the MQTT gateway subscribes to, `mqtt://user:password@host:port` or `mqtts://…` (TLS); "
+    "unset: the NATS server's own listener, `mqtt://{host of EVBUS_NATS_URL, else 127.0.0.1}:{EVBUS_MQTT_PORT}`",
+    "mqtt_topics": "comma-separated MQTT topic filters the gateway subscribes to",
+    "mqtt_ignore": "comma-separated topic filters the gateway drops unstored, besides evbus's own subjects "
+    "(`ocpp/#`, `telemetry/#`, `events/#`, `cmd/#`, `evbus/#`, `_INBOX/#`, which the embedded listener also delivers)",
+    "mqtt_client_id": "MQTT client id of the gateway (default: `evbus-{gateway id}`)",
+    "mqtt_ca": "PEM bundle of the CAs that sign an `mqtts://` broker's certificate (unset: the system's)",
+    "mqtt_mappings": "TOML or JSON file of generic device mappings, tried before the built-in families "
+    "(docs/adr/0010-mqtt-gateway.md)",
+    "mqtt_silence": "seconds without a live message after which a device's reading says `online: false`",
+    "mqtt_max_payload": "largest MQTT payload stored verbatim; a larger one is stored without its body, "
+    "flagged invalid",
+    "mqtt_reconnect_max": "longest wait, in seconds, between attempts to reach the MQTT broker (backoff from 0.5 s)",
     "ocpp_host": "interface of the OCPP websocket listener",
     "ocpp_port": "port of the OCPP websocket listener (0 = pick a free one)",
     "ocpp_tls_port": "port of the OCPP `wss://` listener (security profiles 2 and 3; 0 = pick a free one); "

@@ -8,6 +8,7 @@ widen a subscription or reach another station's subjects.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Final, Literal
 
@@ -198,6 +199,59 @@ TELEMETRY_ALL: Final = "telemetry.>"
 def telemetry(source: str, device: str) -> str:
     """``telemetry.{source}.{device}`` — one normalised reading."""
     return f"telemetry.{token(source)}.{token(device)}"
+
+
+TELEMETRY_READINGS: Final = "telemetry.*.*"  # every normalised reading, and nothing else
+RAW_SOURCE: Final = "raw"  # second token of raw device messages; no reading source may take it
+MQTT_RAW_ALL: Final = "telemetry.raw.mqtt.>"
+MAX_RAW_SUBJECT: Final = 1024  # longer escaped topics are stored under a digest (the topic is in a header)
+_EMPTY_LEVEL: Final = "%"  # token() never writes a bare % (only %XX), so an empty MQTT level is unambiguous
+_DIGEST_LEVEL: Final = "%%"
+
+
+def mqtt_raw(topic: str) -> str:
+    """``telemetry.raw.mqtt.{level}.{level}…`` — one MQTT message as the broker delivered it.
+
+    Each topic level becomes one token through :func:`token` (``a.b`` → ``a%2Eb``, ``ö`` →
+    ``%C3%B6``), an empty level (the leading ``/`` of old go-e firmware, ``a//b``) becomes ``%``.
+    So ``telemetry.raw.mqtt.evcc.loadpoints.>`` is one evcc's loadpoints, and the subject is always
+    at least four tokens: ``telemetry.*.*`` never sees a raw message. A topic whose subject would
+    exceed :data:`MAX_RAW_SUBJECT` bytes goes to ``telemetry.raw.mqtt.%%.{sha256 of the topic}``.
+    """
+    levels = ".".join(token(level) if level else _EMPTY_LEVEL for level in topic.split("/"))
+    subject = f"telemetry.{RAW_SOURCE}.mqtt.{levels}"
+    if len(subject) > MAX_RAW_SUBJECT:
+        digest = hashlib.sha256(topic.encode("utf-8")).hexdigest()
+        return f"telemetry.{RAW_SOURCE}.mqtt.{_DIGEST_LEVEL}.{digest}"
+    return subject
+
+
+def mqtt_topic_of(subject: str) -> str | None:
+    """Inverse of :func:`mqtt_raw`; None for a digest subject (read the ``Mqtt-Topic`` header)."""
+    prefix = f"telemetry.{RAW_SOURCE}.mqtt."
+    if not subject.startswith(prefix):
+        raise ValueError(f"not a raw MQTT subject: {subject!r}")
+    levels = subject[len(prefix) :].split(".")
+    if levels[0] == _DIGEST_LEVEL:
+        return None
+    return "/".join("" if level == _EMPTY_LEVEL else untoken(level) for level in levels)
+
+
+def mqtt_event(kind: str) -> str:
+    """``events.mqtt.{kind}`` — the MQTT gateway's own events: connected, disconnected, invalid, unmatched."""
+    return f"events.mqtt.{token(kind)}"
+
+
+# Headers on raw MQTT messages (docs/subjects.md). Ours never use the reserved Nats- prefix.
+H_MQTT_TOPIC: Final = "Mqtt-Topic"  # the topic, percent-encoded outside printable ASCII (and % itself)
+H_MQTT_QOS: Final = "Mqtt-Qos"
+H_MQTT_RETAIN: Final = "Mqtt-Retain"  # "true": replayed by the broker on subscribe, may be old
+H_MQTT_RECEIVED_AT: Final = "Mqtt-Received-At"
+H_MQTT_GATEWAY: Final = "Mqtt-Gateway"
+H_MQTT_OUTCOME: Final = "Mqtt-Outcome"  # reading, unchanged, ignored, unmatched, invalid
+H_MQTT_MAPPING: Final = "Mqtt-Mapping"  # the source whose mapping took it
+H_MQTT_ERROR: Final = "Mqtt-Error"  # why it was not understood
+H_MQTT_BYTES: Final = "Mqtt-Payload-Bytes"  # size of a payload too large to store (the body is then empty)
 
 
 def command(station: str, action: str) -> str:

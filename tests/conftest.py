@@ -15,7 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from evbus import bootstrap
-from evbus.embedded_nats import embedded_nats
+from evbus.embedded_nats import EmbeddedNats, embedded_nats
 from evbus.settings import Settings
 from gateways.ocpp.server import OcppGateway
 from processors.csms.app import CsmsProcessor
@@ -27,10 +27,22 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
 
 
 @pytest.fixture(scope="session")
-async def nats_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def nats_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedNats]:
+    """The test session's nats-server: JetStream, and its MQTT listener on a free port."""
     data_dir = tmp_path_factory.mktemp("nats")
     async with embedded_nats(data_dir, client_port=0, mqtt_port=0) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: EmbeddedNats) -> str:
+    return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def mqtt_port(nats_server: EmbeddedNats) -> int:
+    """The MQTT listener of the session's nats-server (MQTT 3.1.1; topics become its subjects)."""
+    return nats_server.mqtt_port
 
 
 def stack_settings(nats_url: str, data_dir: Path) -> Settings:
