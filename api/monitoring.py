@@ -78,7 +78,7 @@ async def login(data: JSONBody[Login], svc: Svc, request: Request[Any, Any, Any]
     if user is None:
         remote = request.client.host if request.client else None
         who = f"user {data.username!r}" if data.username is not None else "token"
-        await svc.security_event("api_login_failed", remote, f"API login failed ({who})")
+        await svc.security_event("api_login_failed", remote, f"API login failed ({who})", throttled=True)
         raise NotAuthorizedException("invalid credentials")
     session_id, session = auth.start_session(user)
     answer = LoginAnswer(session_id=session_id, user=User(user), expires_at=_iso(session.expires_at))

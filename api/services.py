@@ -119,11 +119,13 @@ class Services:
     def uptime(self) -> float:
         return round(time.monotonic() - self.started, 3)
 
-    async def security_event(self, category: str, remote: str | None, detail: str, station: str | None = None) -> None:
-        """Record ``events.security.{category}``; from one address at most one per category a
-        minute, the next one counting those held back (nobody floods the EVENTS stream with bad
-        logins or upload tickets)."""
-        if remote is not None:
+    async def security_event(
+        self, category: str, remote: str | None, detail: str, station: str | None = None, *, throttled: bool = False
+    ) -> None:
+        """Record ``events.security.{category}``. ``throttled`` (what anyone on the network can
+        cause: failed logins, refused upload tickets): from one address at most one per category a
+        minute, the next one counting those held back. Operators' changes are always recorded."""
+        if throttled and remote is not None:
             held = self._throttle(category, address_of(remote)).allow(time.monotonic())
             if held is None:
                 return

@@ -325,7 +325,7 @@ def _json(body: Any, status: int) -> Response[bytes]:
 async def _refuse(svc: Services, request: Request[Any, Any, Any], reason: TicketRefused) -> NoReturn:
     try:
         await svc.security_event(
-            "upload_refused", _remote(request), f"upload refused: {reason}", station=reason.station
+            "upload_refused", _remote(request), f"upload refused: {reason}", station=reason.station, throttled=True
         )
     except Exception as exc:  # the 403 stands; its event is best effort
         log.error("security event for a refused upload not stored: %r", exc)
