@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,8 +23,9 @@ from evbus.clock import Clock, rfc3339, utc_now
 from evbus.counters import KvCounter
 from evbus.profiles import ProfileStore
 from evbus.settings import Settings
+from evbus.throttle import Throttles
 from evbus.tokens import TokenStore
-from gateways.ocpp.limits import MAX_ADDRESSES, EventThrottle, address_of
+from gateways.ocpp.limits import MAX_ADDRESSES, address_of
 from processors.commands import named
 from processors.commands.client import CommandClient
 from projections.runner import Projection
@@ -65,7 +65,7 @@ class Services:
     live: Live | None = None  # the SSE routes' stream readers (bootstrap.api starts them)
     _buckets: dict[str, KeyValue] = field(default_factory=dict, repr=False)
     # one security event per category and address per minute (failed logins, refused uploads)
-    _throttles: OrderedDict[tuple[str, str], EventThrottle] = field(default_factory=OrderedDict, repr=False)
+    _throttles: Throttles[tuple[str, str]] = field(default_factory=lambda: Throttles(MAX_ADDRESSES), repr=False)
 
     @property
     def js(self):  # type: ignore[no-untyped-def]  # nats-py's JetStreamContext
@@ -126,7 +126,7 @@ class Services:
         cause: failed logins, refused upload tickets): from one address at most one per category a
         minute, the next one counting those held back. Operators' changes are always recorded."""
         if throttled and remote is not None:
-            held = self._throttle(category, address_of(remote)).allow(time.monotonic())
+            held = self._throttles.allow((category, address_of(remote)), time.monotonic())
             if held is None:
                 return
             if held:
@@ -145,18 +145,6 @@ class Services:
             encode(event),
             headers={subjects.H_MSG_ID: f"api:{secrets.token_hex(8)}"},
         )
-
-    def _throttle(self, category: str, address: str) -> EventThrottle:
-        key = (category, address)
-        found = self._throttles.get(key)
-        if found is None:
-            if len(self._throttles) >= MAX_ADDRESSES:
-                for _ in range(MAX_ADDRESSES // 10):  # the oldest tenth at once
-                    self._throttles.popitem(last=False)
-            found = self._throttles[key] = EventThrottle()
-        else:
-            self._throttles.move_to_end(key)
-        return found
 
 
 Svc = NamedDependency[Services]

@@ -34,10 +34,10 @@ from paho.mqtt.client import topic_matches_sub
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.publishing import NotStored, StorageUnavailable, Store, publish_until_stored
 from evbus.settings import Settings, SettingsError
+from evbus.throttle import EventThrottle, Throttles
 from gateways.mqtt import families, generic
 from gateways.mqtt.devices import Devices, DeviceState
 from gateways.mqtt.profiles import Family, Ignored, Invalid, Outcome, Update, classify
-from gateways.ocpp.limits import EventThrottle
 from schemas import subjects
 from schemas.telemetry import RAW_TEXT_LIMIT, MqttEvent, Reading, encode
 
@@ -165,7 +165,7 @@ class MqttGateway:
         self._last_payload: OrderedDict[str, bytes] = OrderedDict()
         self._session = secrets.token_hex(4)
         self._numbers = itertools.count(1)
-        self._invalid_events: dict[tuple[str, str], EventThrottle] = {}
+        self._invalid_events: Throttles[tuple[str, str]] = Throttles(REMEMBERED_TOPICS)
         self._unmatched_events = EventThrottle()
         self._tasks: list[asyncio.Task[None]] = []
         self._tls = _tls_context(settings) if self.broker.tls else None
@@ -358,13 +358,7 @@ class MqttGateway:
             log.error("MQTT %s event not stored: %s", event.kind, exc)
 
     async def _invalid(self, topic: str, outcome: Invalid, at: str) -> None:
-        key = (outcome.source, outcome.device or topic)
-        throttle = self._invalid_events.get(key)
-        if throttle is None:
-            if len(self._invalid_events) >= REMEMBERED_TOPICS:
-                self._invalid_events.clear()
-            throttle = self._invalid_events[key] = EventThrottle()
-        held = throttle.allow(self.monotonic())
+        held = self._invalid_events.allow((outcome.source, outcome.device or topic), self.monotonic())
         if held is None:
             return
         await self._event(

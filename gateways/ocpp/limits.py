@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
-EVENT_INTERVAL_S: Final = 60.0  # one security event of a kind per connection (or address) per minute at most
+from evbus.throttle import EventThrottle
+
 DISCONNECT_AFTER_BURSTS: Final = 10  # frames over the limit, in bursts, before the socket is closed
 CLOSE_POLICY_VIOLATION: Final = 1008
 MAX_ADDRESSES: Final = 10_000  # handshake buckets kept; idle (refilled) ones and then the oldest go first
@@ -69,23 +70,6 @@ class TokenBucket:
         """Seconds until the next token."""
         self._refill(now)
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-
-
-@dataclass(slots=True)
-class EventThrottle:
-    """At most one event per ``interval``; counts the ones it holds back."""
-
-    interval: float = EVENT_INTERVAL_S
-    last: float = -math.inf
-    suppressed: int = 0
-
-    def allow(self, now: float) -> int | None:
-        """None: hold this event back (counted). Otherwise record it: the count held back since the last."""
-        if now - self.last < self.interval:
-            self.suppressed += 1
-            return None
-        held, self.suppressed, self.last = self.suppressed, 0, now
-        return held
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,12 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from evbus.settings import Settings
+from evbus.throttle import EVENT_INTERVAL_S, EventThrottle
 from gateways.ocpp.limits import (
     DISCONNECT_AFTER_BURSTS,
-    EVENT_INTERVAL_S,
     WITHIN,
     ConnectionLimits,
     ConnectionTable,
-    EventThrottle,
     HandshakeLimits,
     TokenBucket,
     address_of,
