@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundE
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import ADMIN, COOKIE
-from api.services import Services, Svc
+from api.services import Services, Svc, remote_address
 from evbus.clock import rfc3339
 from projections import queries, views
 from schemas import subjects
@@ -76,9 +76,10 @@ async def login(data: JSONBody[Login], svc: Svc, request: Request[Any, Any, Any]
     else:
         raise HTTPException(status_code=400, detail="give {token} or {username, password}")
     if user is None:
-        remote = request.client.host if request.client else None
         who = f"user {data.username!r}" if data.username is not None else "token"
-        await svc.security_event("api_login_failed", remote, f"API login failed ({who})", throttled=True)
+        await svc.security_event(
+            "api_login_failed", remote_address(request), f"API login failed ({who})", throttled=True
+        )
         raise NotAuthorizedException("invalid credentials")
     session_id, session = auth.start_session(user)
     answer = LoginAnswer(session_id=session_id, user=User(user), expires_at=_iso(session.expires_at))

@@ -147,5 +147,11 @@ class Services:
         )
 
 
+def remote_address(request: Request[Any, Any, Any]) -> str | None:
+    """``host:port`` of the request's peer, as the gateway writes ``remoteAddress``."""
+    client = request.client
+    return f"{client.host}:{client.port}" if client else None
+
+
 Svc = NamedDependency[Services]
 """How a handler asks for the services: ``svc: Svc``."""

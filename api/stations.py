@@ -25,7 +25,7 @@ from litestar.params import FromPath, JSONBody
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from api.services import Services, Svc
+from api.services import Services, Svc, remote_address
 from evbus.passwords import hash_password
 from gateways.ocpp.handshake import Refusal, station_id_from_path
 from processors.commands.client import NoProcessor
@@ -259,11 +259,6 @@ def _push_failed(reply: CommandReply, generated: str | None) -> HTTPException:
     return HTTPException(status_code=status, detail=f"the password was not pushed ({reply.outcome})", extra=extra)
 
 
-def _remote(request: Request[Any, Any, Any]) -> str | None:
-    client = request.client
-    return f"{client.host}:{client.port}" if client else None
-
-
 # --- routes -----------------------------------------------------------------------------------
 
 
@@ -347,7 +342,7 @@ async def _audit(svc: Services, request: Request[Any, Any, Any], detail: str) ->
     """Record the change as security event ``station_security_changed`` (never the password)."""
     try:
         await svc.security_event(
-            "station_security_changed", _remote(request), f"{detail} by {svc.requested_by(request)}"
+            "station_security_changed", remote_address(request), f"{detail} by {svc.requested_by(request)}"
         )
     except Exception as exc:  # the change is stored; its audit event is best effort
         log.error("security event for %s not stored: %r", detail, exc)

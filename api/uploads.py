@@ -52,7 +52,7 @@ from multipart import (
 )
 
 from api.monitoring import Done, Limit, Offset, listing
-from api.services import Services, Svc
+from api.services import Services, Svc, remote_address
 from evbus.clock import rfc3339
 from evbus.settings import Settings
 from schemas import subjects
@@ -313,11 +313,6 @@ async def _multipart(chunks: AsyncIterator[bytes], boundary: str, draft: _Draft)
     return chosen.filename, chosen.content_type
 
 
-def _remote(request: Request[Any, Any, Any]) -> str | None:
-    client = request.client
-    return f"{client.host}:{client.port}" if client else None
-
-
 def _json(body: Any, status: int) -> Response[bytes]:
     return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
 
@@ -325,7 +320,11 @@ def _json(body: Any, status: int) -> Response[bytes]:
 async def _refuse(svc: Services, request: Request[Any, Any, Any], reason: TicketRefused) -> NoReturn:
     try:
         await svc.security_event(
-            "upload_refused", _remote(request), f"upload refused: {reason}", station=reason.station, throttled=True
+            "upload_refused",
+            remote_address(request),
+            f"upload refused: {reason}",
+            station=reason.station,
+            throttled=True,
         )
     except Exception as exc:  # the 403 stands; its event is best effort
         log.error("security event for a refused upload not stored: %r", exc)
@@ -389,7 +388,7 @@ async def receive_upload(svc: Svc, request: Request[Any, Any, Any], ticket: From
         sha256=draft.sha256.hexdigest(),
         content_type=content_type or None,
         sent_name=sent_name[:200] if sent_name else None,
-        remote_address=_remote(request),
+        remote_address=remote_address(request),
         at=rfc3339(svc.now()),
     )
     await _record(svc, received, folder / name)
