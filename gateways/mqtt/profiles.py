@@ -202,13 +202,19 @@ def convert(spec: Field, value: Any) -> tuple[dict[str, Any], list[str]]:
     if spec.convert == "errors":
         return {spec.to: _errors(value)}, []
     if spec.to in ("currents_a", "voltages_v"):
-        if not isinstance(value, list) or not 1 <= len(value) <= 3:
-            raise BadValue(f"expected a list of 1-3 numbers, got {_short(value)}")
-        return _checked({f"{spec.to}.{i}": _scaled(spec, number(v)) for i, v in enumerate(value)})
+        return _checked(phases(spec, value))
     n = number(value)
     if spec.convert == "int":
         return _checked({spec.to: None if n is None else round(n)})
     return _checked({spec.to: _scaled(spec, n)})
+
+
+def phases(spec: Field, value: Any) -> dict[str, Any]:
+    """A list of 1-3 per-phase numbers as ``{to}.0``… fields, scaled, not yet checked for
+    plausibility (a ``Field.scale`` function returns these and :func:`convert` checks them)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 3:
+        raise BadValue(f"expected a list of 1-3 numbers, got {_short(value)}")
+    return {f"{spec.to}.{i}": _scaled(spec, number(v)) for i, v in enumerate(value)}
 
 
 def _scaled(spec: Field, n: float | None) -> float | None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateways.mqtt.devices import Devices
-from gateways.mqtt.families import builtin
-from gateways.mqtt.profiles import Family, Ignored, Invalid, Update, classify
+from gateways.mqtt.families import ESP32_EVSE, TASMOTA_SENSOR, builtin
+from gateways.mqtt.profiles import Family, Ignored, Invalid, Update, classify, convert
 from schemas.telemetry import Reading
 from tests.gateways.mqtt import fixtures
 from tests.gateways.mqtt.fixtures import lines
@@ -216,3 +216,13 @@ def test_unknown_topics_match_no_family() -> None:
     families = builtin()
     for topic in ("homeassistant/sensor/x/config", "zigbee2mqtt/bridge/state", "a", "ö/ü", "x//y"):
         assert classify(families, topic, b"{}") is None
+
+
+def test_an_implausible_phase_value_is_flagged_like_a_single_one() -> None:
+    """Per-phase lists (Tasmota ENERGY.Current, the esp32-evse v0.5 currents) are checked once, by
+    convert(), so the value left out also leaves its flag."""
+    for spec in (TASMOTA_SENSOR["ENERGY.Current"], ESP32_EVSE["current"]):
+        values, flags = convert(spec, [5000, 1, 2])
+        assert values == {"currents_a.1": 1.0, "currents_a.2": 2.0}
+        assert len(flags) == 1
+        assert "currentsA 5000 is implausible" in flags[0]
