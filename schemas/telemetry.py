@@ -48,10 +48,10 @@ class Reading(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", 
 
     source: str
     device: str
-    kind: Kind = "evse"
+    kind: Kind  # no defaults for kind and changed: omit_defaults would leave them out, and they are always sent
     ts: str  # gateway clock (RFC 3339 UTC) of the message that produced this snapshot
+    changed: list[str]  # camelCase names set or erased
     last_seen_at: str | None = None  # of the device's last live message
-    changed: list[str] = msgspec.field(default_factory=list)  # camelCase names set or erased
     retained: bool = False  # the message was a broker replay of a retained value: it may be old
     state: str | None = None
     state_raw: str | None = None

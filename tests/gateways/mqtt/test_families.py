@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from gateways.mqtt.devices import Devices
 from gateways.mqtt.families import ESP32_EVSE, TASMOTA_SENSOR, builtin
 from gateways.mqtt.profiles import Family, Ignored, Invalid, Update, classify, convert
@@ -226,3 +228,15 @@ def test_an_implausible_phase_value_is_flagged_like_a_single_one() -> None:
         assert values == {"currents_a.1": 1.0, "currents_a.2": 2.0}
         assert len(flags) == 1
         assert "currentsA 5000 is implausible" in flags[0]
+
+
+def test_a_reading_always_carries_kind_and_changed() -> None:
+    """docs/subjects.md lists both as always present: no default may drop them from the JSON."""
+    reading = Reading(source="evcc", device="lp1", kind="evse", ts="2026-11-21T00:00:00Z", changed=[])
+    assert msgspec.json.decode(msgspec.json.encode(reading)) == {
+        "source": "evcc",
+        "device": "lp1",
+        "kind": "evse",
+        "ts": "2026-11-21T00:00:00Z",
+        "changed": [],
+    }
