@@ -162,6 +162,10 @@ class AddressLimits:
     refused: EventThrottle = field(default_factory=EventThrottle)  # rate_limited events
     tls_failures: EventThrottle = field(default_factory=EventThrottle)  # tls_failed events
 
+    def is_idle(self, now: float) -> bool:
+        """As good as new: the bucket refilled and no event throttle holds anything back."""
+        return self.bucket.is_full(now) and all(now - t.last >= t.interval for t in (self.refused, self.tls_failures))
+
 
 class HandshakeLimits:
     """A token bucket per remote address (IP, without the port), and the throttles of its events."""
@@ -209,9 +213,10 @@ class HandshakeLimits:
     def _make_room(self, now: float) -> None:
         if len(self._addresses) < self.max_addresses:
             return
-        # addresses whose bucket refilled are as good as new: forget them first, then the oldest
-        # (a tenth of the table at once, so a stream of new addresses does not sweep on each one)
-        for address in [a for a, limits in self._addresses.items() if limits.bucket.is_full(now)]:
+        # idle addresses are as good as new: forget them first, then the oldest (a tenth of the
+        # table at once, so a stream of new addresses does not sweep on each one). An address that
+        # only fails TLS handshakes never spends its bucket: its throttle must not count as idle.
+        for address in [a for a, limits in self._addresses.items() if limits.is_idle(now)]:
             del self._addresses[address]
         while len(self._addresses) > self.max_addresses * 9 // 10:
             self._addresses.popitem(last=False)

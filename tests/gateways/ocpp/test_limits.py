@@ -184,6 +184,15 @@ def test_failed_tls_handshakes_are_one_event_per_address_per_interval(rate: floa
     assert len(limits) == 2  # in the same bounded table as the handshake buckets, even at rate 0
 
 
+def test_an_address_that_only_fails_tls_keeps_its_throttle_when_the_table_fills() -> None:
+    limits = HandshakeLimits(rate=1, burst=2, max_addresses=10)
+    assert limits.tls_failed("scanner", "HTTP_REQUEST", 0.0) == "HTTP_REQUEST"
+    for i in range(9):
+        limits.admit(f"station-{i}", 1.0)
+    limits.admit("one-more", 5.0)  # full: the idle ones go (the stations' buckets refilled by now) ...
+    assert limits.tls_failed("scanner", "HTTP_REQUEST", 6.0) is None, "... not the scanner: still held back"
+
+
 @pytest.mark.parametrize(
     ("remote", "address"),
     [("203.0.113.9:53211", "203.0.113.9"), ("::1:53211", "::1"), ("2001:db8::7:443", "2001:db8::7"), ("unix", "unix")],
