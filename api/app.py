@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 import msgspec
+import nats.errors
+import nats.js.errors
 import uvicorn
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.connection import ASGIConnection
@@ -28,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from api import commands, dashboard, history, monitoring, operations, sse, stations, uploads
+from api import commands, dashboard, devices, history, live, monitoring, mqtt, operations, sse, stations, uploads
 from api import state as csms_state
 from api.auth import COOKIE, bearer
 from api.services import Services, Svc
@@ -73,6 +75,32 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         return Response(ErrorBody(f"invalid {what} {', '.join(repr(k) for k in keys)}", problems), status_code=400)
     detail = exc.extra if exc.extra else None
     return Response(ErrorBody(exc.detail, detail), status_code=exc.status_code, headers=exc.headers)
+
+
+# NATS not there (not connected, reconnecting, draining, no JetStream answering in time): the
+# client's request was fine, so 503, not a 500 with a logged stack trace
+BUS_DOWN: Final = (
+    nats.errors.TimeoutError,
+    nats.errors.NoServersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.NoRespondersError,
+    nats.js.errors.ServiceUnavailableError,
+)
+
+
+def bus_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """NATS did not answer (not connected, reconnecting, a JetStream or KV request timed out): the
+    request was fine, the bus is not there right now."""
+    log.warning("%s %s: NATS unavailable: %r", request.method, request.url.path, exc)
+    return Response(
+        ErrorBody("the message bus (NATS) is not reachable right now; try again"),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
@@ -125,7 +153,11 @@ async def metrics(svc: Svc) -> bytes:
     for action, direction, buckets, count, total in latencies:
         pairs = [(str(b), float(c)) for b, c in zip(queries.LATENCY_BUCKETS_MS, buckets, strict=True)]
         latency.add_metric([action, direction], [*pairs, ("+Inf", float(count))], total)
-    lag = GaugeMetricFamily("evbus_projection_lag", "messages stored but not yet projected", labels=["stream"])
+    lag = GaugeMetricFamily(
+        "evbus_projection_lag",
+        "stream sequences stored but not yet projected (TELEMETRY: up to its last reading)",
+        labels=["stream"],
+    )
     consumer_lag = GaugeMetricFamily(
         "evbus_consumer_pending", "messages a durable consumer has not processed yet", labels=["stream", "consumer"]
     )
@@ -176,11 +208,13 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[
             *monitoring.ROUTES,
             *operations.ROUTES,
+            *devices.ROUTES,
             *commands.ROUTES,
             *history.ROUTES,
             *csms_state.ROUTES,
             *stations.ROUTES,
             *uploads.ROUTES,
+            *mqtt.ROUTES,
             *sse.ROUTES,
             *dashboard.ROUTES,
             healthz,
@@ -189,7 +223,11 @@ def create_app(services: Services) -> Litestar:
         dependencies={"svc": Provide(lambda: services, sync_to_thread=False)},
         guards=[require_auth],
         middleware=[security_headers],
-        exception_handlers={HTTPException: http_error, HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
+        exception_handlers={
+            HTTPException: http_error,
+            **dict.fromkeys(BUS_DOWN, bus_unavailable),
+            HTTP_500_INTERNAL_SERVER_ERROR: internal_error,
+        },
         request_max_body_size=services.settings.api_max_body_bytes,  # larger: 413, before the body is read
         openapi_config=OpenAPIConfig(
             title="evbus",
@@ -213,11 +251,36 @@ class _Server(uvicorn.Server):
         yield
 
 
+def expose_transport(app: ASGIApp) -> ASGIApp:
+    """Put each request's socket transport into its scope (extension ``evbus.transport``), so the
+    SSE fan-out can write a live event to a caught-up client's socket without a task wake-up and
+    an ASGI send per client (api/live.py, docs/adr/0011-sse.md). uvicorn's ``send`` is a method of
+    the request's cycle, which holds the transport; with any other server nothing is added and the
+    streams take the ASGI path."""
+
+    async def with_transport(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if callable(getattr(transport, "get_write_buffer_size", None)):  # uvloop's is no asyncio.Transport
+                extensions: dict[str, Any] = dict(scope.get("extensions") or {})
+                extensions[live.TRANSPORT_KEY] = transport
+                scope["extensions"] = extensions  # type: ignore[typeddict-item]
+        await app(scope, receive, send)
+
+    return with_transport
+
+
 @contextlib.asynccontextmanager
 async def serve(app: Litestar, host: str, port: int) -> AsyncIterator[int]:
     """Serve ``app`` until the block ends; yields the bound port (``port=0`` picks a free one)."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, log_level="warning", lifespan="on", access_log=False
+        expose_transport(app),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
     )  # log_config=None: keep evbus's logging format
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="api-server")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from evbus.files import write_once
 from evbus.kv import KvMirror
 from evbus.passwords import PasswordVerifier, hash_password
 from schemas import subjects
@@ -42,15 +42,9 @@ def admin_token_hash(token: str | None, data_dir: Path) -> tuple[str, str | None
     """The admin token's hash, and the token itself when it was generated now (to print once)."""
     if token:
         return hash_password(token), None
-    path = data_dir / TOKEN_FILE
-    if path.is_file():
-        return path.read_text().strip(), None
     generated = secrets.token_urlsafe(32)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(hash_password(generated) + "\n")
-    return path.read_text().strip(), generated
+    token_hash, created = write_once(data_dir / TOKEN_FILE, lambda: hash_password(generated))
+    return token_hash, generated if created else None
 
 
 class Auth:

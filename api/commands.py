@@ -21,9 +21,10 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from nats.js.errors import KeyNotFoundError
 
 from api.monitoring import Limit, Offset, listing, page
-from api.services import Services, Svc
+from api.services import Services, Svc, json_response
 from api.uploads import upload_location
 from evbus.clock import rfc3339
+from evbus.kv import current
 from processors.commands import named
 from processors.commands.client import CommandClient, NoProcessor, Pending
 from projections import queries, views
@@ -114,19 +115,15 @@ _ERRORS: Final = {
 }
 
 
-def _json(body: Any, status: int) -> Response[bytes]:
-    return Response(_encode(body), status_code=status, media_type="application/json")
-
-
 async def _respond(svc: Services, reply: CommandReply, answer: CommandAnswer) -> Response[bytes]:
     if reply.outcome == "answered":
-        return _json(answer, 200)
+        return json_response(answer)
     status, error = _ERRORS[reply.outcome]
     if reply.outcome == "offline" and not await _known(svc, reply.station):
         status, error = 404, f"unknown station {reply.station!r}"
     elif reply.outcome == "error":
         error = f"the station answered CALLERROR {reply.error_code}"
-    return _json({"error": error, "detail": answer}, status)
+    return json_response({"error": error, "detail": answer}, status)
 
 
 async def _known(svc: Services, station: str) -> bool:
@@ -267,11 +264,7 @@ async def status_round_call(svc: Svc, request: Request[Any, Any, Any], timeout_s
         raise HTTPException(status_code=400, detail=f"invalid body: {exc}") from exc
     kv = await svc.kv(subjects.BUCKET_STATIONS)
     if wanted.identities is None:
-        try:
-            keys = await kv.keys()
-        except Exception:  # nats-py raises NoKeysError for an empty bucket
-            keys = []
-        stations = sorted(subjects.from_kv_key(k) for k in keys)
+        stations = sorted(subjects.from_kv_key(k) for k in await current(kv))
     else:
         stations = list(dict.fromkeys(wanted.identities))
     who = svc.requested_by(request)
@@ -302,7 +295,7 @@ async def status_round_call(svc: Svc, request: Request[Any, Any, Any], timeout_s
 
     results = await asyncio.gather(*(one(s) for s in stations))
     accepted = sum(1 for r in results if r.status == "Accepted")
-    return _json(RoundCallAnswer(stations=len(results), accepted=accepted, results=list(results)), 200)
+    return json_response(RoundCallAnswer(stations=len(results), accepted=accepted, results=list(results)))
 
 
 # --- disconnect -------------------------------------------------------------------------------
@@ -338,7 +331,7 @@ async def disconnect(svc: Svc, request: Request[Any, Any, Any], identity: FromPa
     closed = msgspec.json.decode(msg.data).get("disconnected", False)
     if not closed:
         raise HTTPException(status_code=409, detail=f"station {identity!r} is not connected")
-    return _json({"status": "disconnected", "identity": identity, "gateway": presence.gateway}, 200)
+    return json_response({"status": "disconnected", "identity": identity, "gateway": presence.gateway})
 
 
 # --- command history --------------------------------------------------------------------------

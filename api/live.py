@@ -1,8 +1,8 @@
 """Live feeds for the SSE routes: one reader per stream per process, fanned out to every client.
 
-A :class:`Hub` reads one stream (``OCPP`` or ``EVENTS``) from the position it had when the API
-started, keeps the last :data:`RING` messages, and offers each message to every client whose feed
-wants it. A message is rendered into its SSE event once, however many clients get it.
+A :class:`Hub` reads one stream (``OCPP``, ``EVENTS``, or the readings of ``TELEMETRY``) from the
+position it had when the API started, keeps the last :data:`RING` messages, and offers each message
+to every client whose feed wants it. A message is rendered into its SSE event once, however many clients get it.
 
 Every data event's ``id:`` is a cursor: the stream sequence of the last event the client got from
 each of its feed's streams, joined by ``-`` (``1520`` for a feed of one stream, ``1520-33`` for
@@ -25,7 +25,7 @@ import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -153,6 +153,24 @@ def render_event(seq: int, subject: bytes, block: bytes, data: bytes) -> Rendere
     return Rendered(kind, station, name, frame=sse("event", _encode(event)))
 
 
+def render_reading(seq: int, subject: bytes, block: bytes, data: bytes) -> Rendered | None:
+    """A device's reading (``telemetry.{source}.{device}``) as a ``reading`` event: the reading as
+    the gateway stored it, with the device's ``id`` (``{source}.{device}`` as the subject writes
+    them, the id of ``/api/devices/{id}``) and the stream sequence, which the body cannot override."""
+    names = subjects.reading_device(subject.decode())
+    if names is None:
+        return None
+    try:
+        body = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    device_id, source, _ = names
+    reading = {**body, "id": device_id, "seq": seq}
+    return Rendered("reading", device_id, source, frame=sse("reading", _encode(reading)))
+
+
 def _timestamp(value: object) -> str | None:
     """An event's ``at`` as the API writes times (``…T…​.ffffffZ``)."""
     if not isinstance(value, str):
@@ -186,19 +204,42 @@ class Message:
 
 
 Renderer = Callable[[int, bytes, bytes, bytes], "Rendered | None"]
-Want = Callable[[Rendered], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """Which rendered events of one stream a feed keeps: of these kinds (or not of those), with
+    these field values. Equal filters are equal values, so the clients that share one share the
+    events a hub writes (:meth:`Hub.flush`)."""
+
+    kinds: frozenset[str] | None = None  # None: any kind not in ``not_kinds``
+    not_kinds: frozenset[str] = frozenset()
+    fields: tuple[tuple[str, str], ...] = ()  # (Rendered attribute, value)
+
+    def __call__(self, r: Rendered) -> bool:
+        if (self.kinds is not None and r.kind not in self.kinds) or r.kind in self.not_kinds:
+            return False
+        return all(getattr(r, name) == value for name, value in self.fields)
 
 
 class Client:
-    """One SSE client: which messages of which hubs it wants, and its bounded buffer."""
+    """One SSE client: its feed (hubs and filters), the cursor of what it got, and how it gets
+    events. **Buffered** (while it catches up, and whenever its socket is slow): hubs put events
+    into its bounded buffer and its own task sends them through the ASGI server. **Direct** (caught
+    up, socket keeping up): hubs write events straight to its socket's transport, one pre-rendered
+    chunk shared by every client of the same filter, with no task wake-up per event."""
 
-    __slots__ = ("buffer", "limit", "overflowed", "wake", "wants")
+    __slots__ = ("buffer", "direct", "hubs", "limit", "overflowed", "positions", "transport", "wake", "wants")
 
-    def __init__(self, wants: Sequence[Want], limit: int) -> None:
-        self.wants = wants  # per source of its feed
+    def __init__(self, hubs: Sequence[Hub], wants: Sequence[Want], limit: int, transport: Transport | None) -> None:
+        self.hubs = tuple(hubs)
+        self.wants = tuple(wants)  # per source of its feed
         self.limit = limit
+        self.transport = transport  # HTTP/1.1 chunked socket this client's answer is written to, if known
+        self.positions: list[int] = []  # per source: the sequence its last event's cursor names
         self.buffer: deque[tuple[int, int, Rendered]] = deque()  # (source, seq, event)
         self.overflowed = False
+        self.direct = False
         self.wake = asyncio.Event()
 
     def offer(self, source: int, message: Message) -> None:
@@ -213,6 +254,38 @@ class Client:
             self.buffer.append((source, message.seq, rendered))
         self.wake.set()
 
+    def go_direct(self) -> None:
+        """Caught up with an empty buffer: from now on the hubs write to the socket."""
+        self.direct = True
+        for source, hub in enumerate(self.hubs):
+            hub.group(self, source).add(self)
+
+    def go_buffered(self, source: int, fresh: list[Message], before: int) -> None:
+        """Back to the buffer, from ``fresh`` (messages of source ``source`` after ``before``) on:
+        every event up to the hubs' positions is on the socket already."""
+        self.leave_direct()
+        self.positions = [hub.position for hub in self.hubs]
+        self.positions[source] = before
+        for message in fresh:
+            self.offer(source, message)
+        self.wake.set()
+
+    def leave_direct(self) -> None:
+        if self.direct:
+            self.direct = False
+            for source, hub in enumerate(self.hubs):
+                hub.ungroup(self, source)
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def is_closing(self) -> bool: ...
+    def get_write_buffer_size(self) -> int: ...
+
+
+TRANSPORT_KEY: Final = "evbus.transport"  # ASGI scope extension: the request's socket transport (api/app.py)
+SLOW_BYTES: Final = 64 * 1024  # a socket with this much unsent is slow: its client goes back to the buffer
+
 
 class Hub:
     """The one live reader of a stream in this process, and its clients."""
@@ -225,7 +298,12 @@ class Hub:
         self.ring: deque[Message] = deque(maxlen=ring)
         self.position = 0  # the last sequence taken
         self.clients: dict[Client, int] = {}  # client → its source index
+        # direct clients by what they share: feed (its hubs), source index and filter
+        self.groups: dict[tuple[tuple[Hub, ...], int, Want], set[Client]] = {}
         self.delivered = 0
+        self.written = 0  # chunks written straight to sockets
+        self.slowed = 0  # direct clients sent back to their buffer by a slow socket
+        self._fresh: list[Message] = []  # taken by the current read, not yet written
         self._task: asyncio.Task[None] | None = None
         self.retry_s = 0.5
 
@@ -247,8 +325,10 @@ class Hub:
         self.position = seq
         message = Message(seq, subject, block, data, self.render)
         self.ring.append(message)
+        self._fresh.append(message)
         for client, source in self.clients.items():
-            client.offer(source, message)
+            if not client.direct:
+                client.offer(source, message)
         return False
 
     async def _run(self) -> None:
@@ -261,7 +341,11 @@ class Hub:
             try:
                 async with PushReader.open(self.nc, self.stream, config) as reader:
                     while True:
-                        await reader.read(self._take)
+                        before = self.position
+                        try:
+                            await reader.read(self._take)
+                        finally:
+                            self.flush(before)
             except (ReaderError, OSError, TimeoutError) as exc:
                 log.warning(
                     "SSE reader of %s stopped after %s (%s); starting a new one", self.stream, self.position, exc
@@ -269,6 +353,40 @@ class Hub:
             except Exception:
                 log.exception("SSE reader of %s failed after %s; starting a new one", self.stream, self.position)
             await asyncio.sleep(self.retry_s)
+
+    def flush(self, before: int) -> None:
+        """Write what one read took (the sequences after ``before``) to the direct clients: one
+        chunk per group, rendered once; a client whose socket is slow goes back to its buffer."""
+        fresh, self._fresh = self._fresh, []
+        if not fresh or not self.groups:
+            return
+        for (hubs, source, want), members in list(self.groups.items()):
+            positions = [hub.position for hub in hubs]
+            positions[source] = before
+            chunk = _chunk(fresh, source, want, positions)
+            framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunk else b""  # HTTP/1.1 chunked encoding
+            for client in list(members):
+                transport = client.transport
+                assert transport is not None
+                if transport.is_closing():
+                    client.leave_direct()  # gone: its task ends when the server says so
+                elif transport.get_write_buffer_size() > SLOW_BYTES:
+                    client.go_buffered(source, fresh, before)
+                    self.slowed += 1
+                elif framed:
+                    transport.write(framed)
+                    self.written += 1
+
+    def group(self, client: Client, source: int) -> set[Client]:
+        return self.groups.setdefault((client.hubs, source, client.wants[source]), set())
+
+    def ungroup(self, client: Client, source: int) -> None:
+        key = (client.hubs, source, client.wants[source])
+        members = self.groups.get(key)
+        if members is not None:
+            members.discard(client)
+            if not members:
+                del self.groups[key]
 
     def join(self, client: Client, source: int, after: int) -> list[Message]:
         """Add ``client`` and hand back what the ring holds after ``after``. What is older than the
@@ -325,6 +443,7 @@ class Live:
     def __init__(self, nc: NATS, telemetry: Callable[[], Awaitable[Any]]) -> None:
         self.ocpp = Hub(nc, subjects.STREAM_OCPP, subjects.OCPP_ALL, render_ocpp)
         self.events = Hub(nc, subjects.STREAM_EVENTS, subjects.EVENTS_ALL, render_event)
+        self.readings = Hub(nc, subjects.STREAM_TELEMETRY, subjects.TELEMETRY_READINGS, render_reading)
         self.held: dict[str, int] = {}  # holder → open streams
         self.overflows = 0  # clients sent `overflow` since start
         self._telemetry = telemetry
@@ -332,12 +451,16 @@ class Live:
         self._computing = asyncio.Lock()
 
     async def start(self) -> None:
-        await self.ocpp.start()
-        await self.events.start()
+        for hub in self.hubs:
+            await hub.start()
 
     async def stop(self) -> None:
-        await self.ocpp.stop()
-        await self.events.stop()
+        for hub in self.hubs:
+            await hub.stop()
+
+    @property
+    def hubs(self) -> tuple[Hub, ...]:
+        return (self.ocpp, self.events, self.readings)
 
     async def telemetry(self) -> Any:
         """The telemetry of the last 2 s, computed once for every client that asks."""
@@ -379,15 +502,20 @@ async def follow(
     heartbeat: float,
     connected: Callable[[list[int]], bytes],
     overflowed: Callable[[], None] = lambda: None,
+    transport: Transport | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one client of a feed: ``connected``, what it missed after ``after``
-    (default: nothing, it starts now), then live events, heartbeat comments when idle, and
-    ``overflow`` when it fell behind. Leaves its hubs however it ends."""
-    client = Client([want for _, want in sources], limit)
+    (default: nothing, it starts now), then live events, heartbeat comments every ``heartbeat``
+    seconds, and ``overflow`` when it fell behind. Leaves its hubs however it ends.
+
+    With ``transport`` (the socket of an HTTP/1.1 answer whose head the server has written), a
+    client that caught up gets live events written there by the hubs (:class:`Client`); this
+    generator then only yields heartbeats, and takes over again whenever the socket is slow."""
     hubs = [hub for hub, _ in sources]
+    client = Client(hubs, [want for _, want in sources], limit, transport)
     # Joining every hub happens at once (no await): nothing can slip between the ring, the
     # buffer and the stream reads below.
-    positions = list(after) if after is not None else [hub.position for hub in hubs]
+    client.positions = positions = list(after) if after is not None else [hub.position for hub in hubs]
     backlog = [hub.join(client, i, positions[i]) for i, hub in enumerate(hubs)]
     bounds = [hub.oldest() for hub in hubs]  # older than this: read from the stream
     try:
@@ -406,7 +534,7 @@ async def follow(
         while True:
             if client.buffer:
                 out = []
-                buffer = client.buffer
+                buffer, positions = client.buffer, client.positions
                 while buffer:
                     source, seq, rendered = buffer.popleft()
                     if seq <= positions[source]:
@@ -418,9 +546,16 @@ async def follow(
                 continue
             if client.overflowed:
                 overflowed()
-                data = msgspec.json.encode({"lastEventId": cursor(positions), "buffer": limit})
-                yield sse(OVERFLOW, data, cursor(positions))
+                last = cursor(client.positions)
+                yield sse(OVERFLOW, msgspec.json.encode({"lastEventId": last, "buffer": limit}), last)
                 return
+            if (
+                transport is not None
+                and not client.direct
+                and not transport.is_closing()
+                and transport.get_write_buffer_size() <= SLOW_BYTES
+            ):
+                client.go_direct()  # everything yielded so far is on the socket: the server wrote it
             client.wake.clear()
             try:
                 async with asyncio.timeout(heartbeat):
@@ -428,6 +563,7 @@ async def follow(
             except TimeoutError:
                 yield b": heartbeat\n\n"
     finally:
+        client.leave_direct()
         for hub in hubs:
             hub.leave(client)
 

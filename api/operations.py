@@ -18,7 +18,7 @@ from litestar.response import Stream
 from api.monitoring import Limit, Offset, listing, page
 from api.services import Services, Svc
 from evbus import replay as replaying
-from projections import queries, views
+from projections import queries, runner, views
 from schemas import subjects
 
 # --- stations ---------------------------------------------------------------------------------
@@ -112,6 +112,9 @@ async def stream_states(svc: Services) -> list[StreamState]:
                 )
         projected = svc.projection.positions.get(name)
         state = info.state
+        # the lag is a distance in stream sequences; TELEMETRY's projection reads its readings only, so
+        # its lag runs to the last reading, and the raw messages between its readings count too
+        target = await runner.head(svc.js, name)
         found.append(
             StreamState(
                 name=name,
@@ -122,7 +125,7 @@ async def stream_states(svc: Services) -> list[StreamState]:
                 last_seq=state.last_seq,
                 consumers=consumers,
                 projected_seq=projected,
-                projection_lag=None if projected is None else max(0, state.last_seq - projected),
+                projection_lag=None if projected is None else max(0, target - projected),
             )
         )
     return found
@@ -141,12 +144,17 @@ async def list_transactions(
     id_tag: Annotated[str | None, QueryParameter(name="idTag")] = None,
     since: FromQuery[datetime | None] = None,
     until: FromQuery[datetime | None] = None,
+    source: FromQuery[Literal["ocpp", "mqtt"] | None] = None,
     format: FromQuery[Literal["json", "csv"]] = "json",
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Response[Any]:
-    """Charging sessions of 1.6 and 2.x alike. ``format=csv`` exports every match."""
-    f = queries.TransactionFilter(active=active, identity=identity, id_tag=id_tag, since=since, until=until)
+    """Charging sessions: OCPP 1.6 and 2.x transactions and MQTT devices' sessions alike, each
+    with its ``source``. An MQTT session's ``transactionId`` is ``mqtt:{device id}:{n}`` and its
+    ``identity`` the device id (``/api/devices``). ``format=csv`` exports every match."""
+    f = queries.TransactionFilter(
+        active=active, identity=identity, id_tag=id_tag, since=since, until=until, source=source
+    )
     bounds = None if format == "csv" else page(limit, offset)
     rows, total = await svc.projection.read(lambda cur: queries.transactions(cur, f, bounds))
     if format == "json":
@@ -167,6 +175,8 @@ async def list_transactions(
 async def get_transaction(
     svc: Svc, transaction_id: FromPath[str], identity: FromQuery[str | None] = None
 ) -> views.TransactionDetail:
+    """One transaction or MQTT session (``mqtt:{device id}:{n}``) with its meter values; an id two
+    stations share needs ``identity``."""
     found = await svc.projection.read(lambda cur: queries.transaction(cur, transaction_id, identity))
     if not found:
         raise NotFoundException(f"unknown transaction {transaction_id!r}")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -34,6 +34,13 @@ from schemas.charging import ChargingProfile
 from schemas.records import Presence, SecurityEvent, encode
 
 _presence = msgspec.json.Decoder(Presence).decode
+_encode_json = msgspec.json.Encoder().encode
+
+
+def json_response(body: Any, status: int = 200) -> Response[bytes]:
+    """``body`` (a msgspec struct or plain data) as JSON with ``status``: for handlers whose
+    status depends on the outcome."""
+    return Response(_encode_json(body), status_code=status, media_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Server-Sent Events routes (DESIGN §7): live frames, events, security events and telemetry.
+"""Server-Sent Events routes (DESIGN §7): live frames, events, security events, device readings
+and telemetry.
 
 Each route is a feed of :mod:`api.live`: the first event is ``connected`` (its ``id:`` is where the
 client starts, so a reconnect before any event still resumes exactly), then data events whose
@@ -14,7 +15,7 @@ import asyncio
 import hashlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -82,8 +83,19 @@ def _respond(
         heartbeat=settings.sse_heartbeat,
         connected=connected,
         overflowed=overflowed,
+        transport=_chunked_transport(request),
     )
     return _stream(svc, request, events)
+
+
+def _chunked_transport(request: Request[Any, Any, Any]) -> live.Transport | None:
+    """The socket of this answer, where the server (api/app.py :func:`~api.app.serve`) exposes it
+    and the answer is sent in HTTP/1.1 chunks (uvicorn chunks every 1.1 answer without a length)."""
+    scope = request.scope
+    if scope.get("http_version") != "1.1" or scope.get("method") != "GET":
+        return None
+    extensions: dict[str, Any] = scope.get("extensions") or {}
+    return extensions.get(live.TRANSPORT_KEY)
 
 
 def _stream(svc: Services, request: Request[Any, Any, Any], events: AsyncIterator[bytes]) -> Stream:
@@ -132,16 +144,13 @@ def _live(svc: Services) -> live.Live:
     return svc.live
 
 
-def _wants(**fields: str | None) -> Want:
-    """Keep an event when each given field equals the filter's value."""
-    wanted = [(name, value) for name, value in fields.items() if value is not None]
-    if not wanted:
-        return lambda _: True
-    return lambda r: all(getattr(r, name) == value for name, value in wanted)
-
-
-def _kinds(keep: Callable[[str], bool], want: Want) -> Want:
-    return lambda r: keep(r.kind) and want(r)
+def _wants(kinds: Iterable[str] | None = None, not_kinds: Iterable[str] = (), **fields: str | None) -> Want:
+    """Keep an event of these kinds (not of those) when each given field equals the filter's value."""
+    return Want(
+        kinds=None if kinds is None else frozenset(kinds),
+        not_kinds=frozenset(not_kinds),
+        fields=tuple((name, value) for name, value in fields.items() if value is not None),
+    )
 
 
 @get("/api/messages/stream", operation_id="streamMessages", tags=["live"], media_type=MEDIA_TYPE)
@@ -156,8 +165,8 @@ async def stream_messages(
 ) -> Stream:
     """Frames as they are stored: events ``message`` with the fields of ``GET /api/messages``
     (``responseTime`` is null: the answer comes later), ``id:`` = the OCPP stream sequence."""
-    want = _wants(station=identity, name=method, direction=direction, type=type)
-    return _respond(svc, request, [(_live(svc).ocpp, _kinds(lambda k: k == "frame", want))], last_event_id)
+    want = _wants(["frame"], station=identity, name=method, direction=direction, type=type)
+    return _respond(svc, request, [(_live(svc).ocpp, want)], last_event_id)
 
 
 @get("/api/events/stream", operation_id="streamEvents", tags=["live"], media_type=MEDIA_TYPE)
@@ -172,14 +181,13 @@ async def stream_events(
 ) -> Stream:
     """Connections opening and closing (OCPP stream) and command, transaction and operator events
     (EVENTS stream): events ``event``. The ``id:`` is ``{ocppSeq}-{eventsSeq}``."""
-    want = _wants(station=identity, kind=kind)
     hubs = _live(svc)
     return _respond(
         svc,
         request,
         [
-            (hubs.ocpp, _kinds(lambda k: k == "connection", want)),
-            (hubs.events, _kinds(lambda k: k != "security", want)),
+            (hubs.ocpp, _wants(["connection"], station=identity, kind=kind)),
+            (hubs.events, _wants(not_kinds=["security"], station=identity, kind=kind)),
         ],
         last_event_id,
     )
@@ -195,8 +203,23 @@ async def stream_security(
     last_event_id: LastEventId = None,
 ) -> Stream:
     """Security events as they are stored: events ``security`` with the fields of ``GET /api/security``."""
-    want = _wants(name=category, severity=severity, station=identity)
-    return _respond(svc, request, [(_live(svc).events, _kinds(lambda k: k == "security", want))], last_event_id)
+    want = _wants(["security"], name=category, severity=severity, station=identity)
+    return _respond(svc, request, [(_live(svc).events, want)], last_event_id)
+
+
+@get("/api/devices/stream", operation_id="streamDeviceReadings", tags=["live"], media_type=MEDIA_TYPE)
+async def stream_readings(
+    svc: Svc,
+    request: Request[Any, Any, Any],
+    device: Annotated[str | None, QueryParameter(description="only this device id (`{source}.{device}`)")] = None,
+    source: Annotated[str | None, QueryParameter(description="only this source (evcc, go-e, …)")] = None,
+    last_event_id: LastEventId = None,
+) -> Stream:
+    """Devices' normalised readings as the MQTT gateway stores them: events ``reading`` (the
+    reading's fields, a full snapshot of the device, with its ``id``), ``id:`` = the TELEMETRY
+    stream sequence."""
+    want = _wants(["reading"], station=device, name=source)
+    return _respond(svc, request, [(_live(svc).readings, want)], last_event_id)
 
 
 @get("/api/telemetry/stream", operation_id="streamTelemetry", tags=["live"], media_type=MEDIA_TYPE)
@@ -214,4 +237,4 @@ async def stream_telemetry(svc: Svc, request: Request[Any, Any, Any]) -> Stream:
     return _stream(svc, request, ticks())
 
 
-ROUTES = [stream_messages, stream_events, stream_security, stream_telemetry]
+ROUTES = [stream_messages, stream_events, stream_security, stream_readings, stream_telemetry]

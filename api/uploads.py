@@ -52,8 +52,9 @@ from multipart import (
 )
 
 from api.monitoring import Done, Limit, Offset, listing
-from api.services import Services, Svc, remote_address
+from api.services import Services, Svc, json_response, remote_address
 from evbus.clock import rfc3339
+from evbus.files import write_once
 from evbus.settings import Settings
 from schemas import subjects
 
@@ -130,27 +131,15 @@ class Tickets:
 
 
 def upload_key(data_dir: Path) -> bytes:
-    """The HMAC key of upload tickets: ``{data_dir}/upload-key``, generated at first use (mode 0600;
-    linked into place, so concurrent first starts agree on one key)."""
-    path = data_dir / KEY_FILE
-    if not path.is_file():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".{KEY_FILE}.{secrets.token_hex(8)}"
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process made it first: use its key
-        finally:
-            draft.unlink()
-    return bytes.fromhex(path.read_text().strip())
+    """The HMAC key of upload tickets: ``{data_dir}/upload-key``, generated at first use."""
+    key, _ = write_once(data_dir / KEY_FILE, lambda: secrets.token_hex(32))
+    return bytes.fromhex(key)
 
 
 @functools.cache
 def tickets(data_dir: Path) -> Tickets:
-    """The tickets of one data directory (its key is read once per process)."""
+    """The tickets of one data directory (its key is read once per process: the API's bootstrap
+    reads it before serving, so no request waits for the file)."""
     return Tickets(upload_key(data_dir))
 
 
@@ -313,10 +302,6 @@ async def _multipart(chunks: AsyncIterator[bytes], boundary: str, draft: _Draft)
     return chosen.filename, chosen.content_type
 
 
-def _json(body: Any, status: int) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
-
-
 async def _refuse(svc: Services, request: Request[Any, Any, Any], reason: TicketRefused) -> NoReturn:
     try:
         await svc.security_event(
@@ -392,7 +377,7 @@ async def receive_upload(svc: Svc, request: Request[Any, Any, Any], ticket: From
         at=rfc3339(svc.now()),
     )
     await _record(svc, received, folder / name)
-    return _json(received, 200)
+    return json_response(received)
 
 
 async def _record(svc: Services, received: UploadReceived, path: Path) -> None:
@@ -468,18 +453,26 @@ async def get_upload(svc: Svc, identity: FromPath[str], file: FromPath[str]) -> 
 async def delete_upload(
     svc: Svc, request: Request[Any, Any, Any], identity: FromPath[str], file: FromPath[str]
 ) -> Done:
-    """Delete one uploaded file; recorded as ``events.upload.{station}.deleted``."""
+    """Delete one uploaded file; recorded as ``events.upload.{station}.deleted`` first (no record,
+    no deletion: 503, and the file is still there)."""
     path = await asyncio.to_thread(_found, svc.settings, identity, file)
-    with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: the outcome is the same
-        await asyncio.to_thread(path.unlink)
     deleted = UploadDeleted(
         station=identity, file=path.name, deleted_by=svc.requested_by(request), at=rfc3339(svc.now())
     )
-    await svc.js.publish(
-        subjects.upload_event(identity, "deleted"),
-        msgspec.json.encode(deleted),
-        headers={subjects.H_STATION: identity},
-    )
+    try:
+        await svc.js.publish(
+            subjects.upload_event(identity, "deleted"),
+            msgspec.json.encode(deleted),
+            headers={
+                subjects.H_STATION: identity,
+                subjects.H_MSG_ID: f"upload-deleted:{subjects.token(identity)}:{path.name}",
+            },
+        )
+    except Exception as exc:
+        log.error("deleting upload %s of %s not recorded, kept: %r", path.name, identity, exc)
+        raise HTTPException(status_code=503, detail="the deletion could not be recorded; try again") from exc
+    with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: the outcome is the same
+        await asyncio.to_thread(path.unlink)
     return Done(message=f"{path.name} deleted")
 
 

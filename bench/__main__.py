@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "queries": ["-m", "bench.queries"],
     "commands": ["-m", "bench.commands"],
     "sse": ["-m", "bench.sse"],
+    "readings": ["-m", "bench.readings"],
 }
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import nats
 from nats.aio.client import Client as NATS
 
+from api import uploads
 from api.app import create_app, serve
 from api.auth import Auth, admin_token_hash
 from api.live import Live
@@ -64,7 +65,7 @@ async def bus(settings: Settings, *, embedded: bool = True) -> AsyncIterator[Bus
         else:
             url = f"nats://127.0.0.1:{settings.nats_port}"
         nc = await connect(url)
-        stack.push_async_callback(nc.drain)
+        stack.push_async_callback(_drain, nc)
         await streams.declare(
             nc.jetstream(),
             streams.Retention(
@@ -76,7 +77,15 @@ async def bus(settings: Settings, *, embedded: bool = True) -> AsyncIterator[Bus
         yield Bus(nc, url, mqtt_port)
 
 
+async def _drain(nc: NATS) -> None:
+    """Drain on the way out, unless the connection is closed already (nothing left to drain)."""
+    if not nc.is_closed:
+        await nc.drain()
+
+
 async def connect(url: str) -> NATS:
+    """A connection that keeps reconnecting (a user and password come in ``url``)."""
+
     async def error_cb(exc: Exception) -> None:
         log.warning("NATS: %s", exc)
 
@@ -145,6 +154,7 @@ async def api(b: Bus, settings: Settings) -> AsyncIterator[Api]:
     """The projection (this process owns its DuckDB file) and the REST API serving it."""
     js = b.nc.jetstream()
     token_hash, generated = await asyncio.to_thread(admin_token_hash, settings.api_token, settings.data_dir)
+    await asyncio.to_thread(uploads.tickets, settings.data_dir)  # the upload key, read before any request needs it
     async with contextlib.AsyncExitStack() as stack:
         users = await KvMirror.open(js, subjects.BUCKET_USERS, UserRecord)
         stack.push_async_callback(users.stop)

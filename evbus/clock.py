@@ -38,3 +38,15 @@ def parse_moment(text: str, now: datetime) -> datetime:
         return parse_rfc3339(text)
     except ValueError:
         raise ValueError(f"not a time or an age: {text!r} (use e.g. 2h, 15m, 7d or 2026-11-21T10:00:00Z)") from None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a time without a zone is UTC, like every time evbus writes). A moment
+    that has no UTC form (year 1 east of Greenwich, 9999-12-31 west of it) becomes the earliest or
+    latest time there is: as a bound of a range it means "from the beginning" or "to the end"."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)

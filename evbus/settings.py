@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     mqtt_silence: float = 600.0
     mqtt_max_payload: int = 262_144
     mqtt_reconnect_max: float = 30.0
+    mqtt_setting_timeout: float = 10.0
     ocpp_host: str = "0.0.0.0"
     ocpp_port: int = 9000
     ocpp_tls_port: int | None = None
@@ -81,7 +82,8 @@ DOCS: dict[str, str] = {
     "unset: the NATS server's own listener, `mqtt://{host of EVBUS_NATS_URL, else 127.0.0.1}:{EVBUS_MQTT_PORT}`",
     "mqtt_topics": "comma-separated MQTT topic filters the gateway subscribes to",
     "mqtt_ignore": "comma-separated topic filters the gateway drops unstored, besides evbus's own subjects "
-    "(`ocpp/#`, `telemetry/#`, `events/#`, `cmd/#`, `evbus/#`, `_INBOX/#`, which the embedded listener also delivers)",
+    "(`ocpp/#`, `telemetry/#`, `events/#`, `cmd/#`, `evbus/#`, `_INBOX/#`, which the embedded listener also delivers) "
+    "and the operators' (`/api/mqtt/ignored-topics`)",
     "mqtt_client_id": "MQTT client id of the gateway (default: `evbus-{gateway id}`)",
     "mqtt_ca": "PEM bundle of the CAs that sign an `mqtts://` broker's certificate (unset: the system's)",
     "mqtt_mappings": "TOML or JSON file of generic device mappings, tried before the built-in families "
@@ -90,6 +92,8 @@ DOCS: dict[str, str] = {
     "mqtt_max_payload": "largest MQTT payload stored verbatim; a larger one is stored without its body, "
     "flagged invalid",
     "mqtt_reconnect_max": "longest wait, in seconds, between attempts to reach the MQTT broker (backoff from 0.5 s)",
+    "mqtt_setting_timeout": "seconds the MQTT gateway waits for a device to show a setting written with "
+    "`POST /api/devices/{id}/settings/{key}` (its echo) before the API answers 504 (`?timeout=` overrides it)",
     "ocpp_host": "interface of the OCPP websocket listener",
     "ocpp_port": "port of the OCPP websocket listener (0 = pick a free one)",
     "ocpp_tls_port": "port of the OCPP `wss://` listener (security profiles 2 and 3; 0 = pick a free one); "

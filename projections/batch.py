@@ -2,13 +2,16 @@
 
 This is the only per-message Python in the projection: read the headers the gateway wrote, slice
 the payload out of the frame without re-encoding it (``msgspec.Raw``), append to column lists.
-Everything else happens set-wise in SQL (:mod:`projections.fold`).
+A telemetry reading is not even decoded here: its JSON text goes to DuckDB as it is, which parses
+the whole batch at once (``from_json``). Everything else happens set-wise in SQL
+(:mod:`projections.fold`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 
 import msgspec
@@ -65,6 +68,7 @@ EVENT_COLUMNS: Final = (
     "detail",
     "body",
 )
+READING_COLUMNS: Final = ("seq", "stream_us", "device_id", "source", "device", "body")
 
 
 _EMPTY: Final[dict[str, str]] = {}
@@ -92,8 +96,10 @@ class Batch:
     frames: dict[str, list[Any]] = field(default_factory=lambda: _columns(FRAME_COLUMNS))
     conns: dict[str, list[Any]] = field(default_factory=lambda: _columns(CONN_COLUMNS))
     events: dict[str, list[Any]] = field(default_factory=lambda: _columns(EVENT_COLUMNS))
+    readings: dict[str, list[Any]] = field(default_factory=lambda: _columns(READING_COLUMNS))
     last_ocpp: int = 0
     last_events: int = 0
+    last_telemetry: int = 0
     size: int = 0
     _frame_columns: tuple[Callable[[Any], None], ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -172,6 +178,27 @@ class Batch:
         e["detail"].append(_str(body.get("detail")) or _str(body.get("reason")))
         e["body"].append(_encode(body).decode())
 
+    def add_reading(self, seq: int, stream_ns: int, subject: str, _headers: dict[str, str] | None, data: bytes) -> None:
+        """One message of the TELEMETRY stream: a reading on ``telemetry.{source}.{device}``. The
+        runner's consumer filters on ``telemetry.*.*``; anything longer (raw MQTT messages) only
+        moves the position."""
+        self.last_telemetry = seq
+        self.size += 1
+        names = subjects.reading_device(subject)
+        if names is None:
+            return
+        device_id, source, device = names
+        r = self.readings
+        r["seq"].append(seq)
+        r["stream_us"].append(stream_ns // 1000)
+        r["device_id"].append(device_id)
+        r["source"].append(source)
+        r["device"].append(device)
+        r["body"].append(data.decode("utf-8", "replace"))
+
+    def readings_table(self) -> pa.Table:
+        return pa.table(self.readings, schema=READING_SCHEMA)
+
     def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
         return (
             pa.table(self.frames, schema=FRAME_SCHEMA),
@@ -229,6 +256,7 @@ def event_content(
     return kind, name, station, body
 
 
+@lru_cache(maxsize=4096)
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -248,3 +276,4 @@ def _schema(names: tuple[str, ...], ints: tuple[str, ...]) -> pa.Schema:
 FRAME_SCHEMA: Final = _schema(FRAME_COLUMNS, ("seq", "stream_us"))
 CONN_SCHEMA: Final = _schema(CONN_COLUMNS, ("seq", "stream_us", "close_code"))
 EVENT_SCHEMA: Final = _schema(EVENT_COLUMNS, ("seq", "stream_us"))
+READING_SCHEMA: Final = _schema(READING_COLUMNS, ("seq", "stream_us"))

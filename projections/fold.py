@@ -1,9 +1,9 @@
 """Apply one batch to the read models: set-wise SQL over the batch's Arrow tables, one transaction.
 
-The batch's frames are visible as ``f``, its connection events as ``c`` and its EVENTS messages as
-``e``. Every statement depends only on the stream's content, never on where a batch boundary fell
-or on the clock, so replaying the stream in one batch or in ten thousand gives the same tables
-(tests/projections/test_rebuild.py holds that to account).
+The batch's frames are visible as ``f``, its connection events as ``c``, its EVENTS messages as
+``e`` and its TELEMETRY readings as ``t``. Every statement depends only on the stream's content,
+never on where a batch boundary fell or on the clock, so replaying the stream in one batch or in
+ten thousand gives the same tables (tests/projections/test_rebuild.py holds that to account).
 
 Domain state (boots, statuses, transactions, meter values) follows the CALLs the CSMS accepted: a
 station CALL counts once its CALLRESULT is in the stream. A CALL answered with CALLERROR (invalid
@@ -522,6 +522,177 @@ EVENTS: Final = (
 _EVENT_READS: Final = ("events", "command")
 assert len(_EVENT_READS) == len(EVENTS)
 
+# --- telemetry: MQTT devices --------------------------------------------------------------------
+# A reading (telemetry.{source}.{device}, schemas.telemetry.Reading) is a device's whole normalised
+# state. The batch's readings are parsed once into ``rb`` (from_json with the Reading's types: a
+# value of another type reads as NULL; a body that is not a JSON object is no reading at all), then
+# appended to ``readings``, folded into charging sessions and written over each device's row.
+#
+# Sessions. What counts is whether a vehicle is plugged in: the reading's ``connected``, or its
+# ``charging`` for a device that never reported ``connected`` (then a session is a charging spell).
+# A live reading that says so opens a session when none is active; any reading that says not
+# (a replay too) ends the active one; a reading that does not know (the field unset, as after
+# evcc's restart burst) changes nothing. A *replayed* "plugged in" (``retained``: the broker
+# replays its retained values whenever the gateway subscribes again, and they may be old) opens
+# nothing: after a gateway restart the session still active continues, and a vehicle that was
+# plugged in while evbus was away gets its session from the first live reading. A reading the
+# gateway writes itself (no ``rawTopic``: ``online: false`` after silence) repeats the last values
+# and opens nothing either (``hearsay``: retained or not from the device). Set-wise: of the
+# readings that count, only those that change the state (against the previous one, the first
+# against what the tables say) are edges; edges alternate, so each opening edge's session ends at
+# the next edge of its device, and a first edge that closes ends the session active before.
+
+READING: Final = (
+    '{"kind": "VARCHAR", "ts": "VARCHAR", "lastSeenAt": "VARCHAR", "retained": "BOOLEAN", "state": "VARCHAR", '
+    '"stateRaw": "VARCHAR", "connected": "BOOLEAN", "charging": "BOOLEAN", "enabled": "BOOLEAN", '
+    '"online": "BOOLEAN", "powerW": "DOUBLE", "energyWh": "DOUBLE", "sessionEnergyWh": "DOUBLE", '
+    '"currentsA": ["DOUBLE"], "voltagesV": ["DOUBLE"], "socPct": "DOUBLE", "offeredCurrentA": "DOUBLE", '
+    '"phases": "INTEGER", "temperatureC": "DOUBLE", "errors": ["VARCHAR"], "mode": "VARCHAR", "title": "VARCHAR", '
+    '"extra": "JSON", "flags": ["VARCHAR"], "rawTopic": "VARCHAR"}'
+)
+# the columns of ``devices`` the latest reading sets whole (NULL where it has no value)
+SNAPSHOT: Final = (
+    "kind",
+    "state",
+    "state_raw",
+    "connected",
+    "charging",
+    "enabled",
+    "online",
+    "power_w",
+    "energy_wh",
+    "session_energy_wh",
+    "currents_a",
+    "voltages_v",
+    "soc_pct",
+    "offered_current_a",
+    "phases",
+    "temperature_c",
+    "errors",
+    "mode",
+    "title",
+    "extra",
+    "flags",
+    "retained",
+)
+
+_SESSION_EDGES: Final = """CREATE OR REPLACE TEMP TABLE session_edges AS
+    SELECT device_id, source, device, seq, ts, energy_wh, session_energy_wh, plugged, trigger
+    FROM (
+        SELECT *, lag(plugged) OVER (PARTITION BY device_id ORDER BY seq) AS before
+        FROM (
+            SELECT device_id, source, device, seq, ts, energy_wh, session_energy_wh, active,
+                   CASE WHEN by_connected THEN connected ELSE charging END AS plugged,
+                   CASE WHEN by_connected THEN 'connected' ELSE 'charging' END AS trigger,
+                   hearsay
+            FROM (
+                SELECT r.*, coalesce(p.active, false) AS active,
+                       coalesce(p.reports_connected, false)
+                           OR bool_or(r.connected IS NOT NULL) OVER (PARTITION BY r.device_id ORDER BY r.seq)
+                           AS by_connected
+                FROM rb r LEFT JOIN (
+                    SELECT d.id AS device_id, d.reports_connected,
+                           EXISTS (SELECT 1 FROM device_sessions s WHERE s.device_id = d.id AND s.status = 'active')
+                               AS active
+                    FROM devices d WHERE d.id IN (SELECT device_id FROM rb)
+                ) p USING (device_id)
+            )
+        )
+        -- a "plugged in" that is not the device's live word, and an unknown, count for nothing
+        WHERE NOT plugged OR (plugged AND NOT hearsay)
+    )
+    WHERE plugged IS DISTINCT FROM coalesce(before, active)"""
+
+TELEMETRY: Final = (
+    f"""CREATE OR REPLACE TEMP TABLE rb AS
+    SELECT seq, device_id, source, device, CAST(body AS JSON) AS body,
+           coalesce({station_time("r.ts")}, make_timestamp(stream_us)) AS ts,
+           {station_time("r.lastSeenAt")} AS last_seen_at, coalesce(r.retained, false) AS retained,
+           coalesce(r.retained, false) OR r.rawTopic IS NULL AS hearsay,
+           r.kind, r.state, r.stateRaw AS state_raw, r.connected, r.charging, r.enabled, r.online,
+           r.powerW AS power_w, r.energyWh AS energy_wh, r.sessionEnergyWh AS session_energy_wh,
+           r.currentsA AS currents_a, r.voltagesV AS voltages_v, r.socPct AS soc_pct,
+           r.offeredCurrentA AS offered_current_a, r.phases, r.temperatureC AS temperature_c,
+           r.errors, r.mode, r.title, r.extra, r.flags
+    FROM (
+        SELECT *, CASE WHEN json_valid(body) AND json_type(body) = 'OBJECT' THEN from_json(body, '{READING}') END AS r
+        FROM t
+    )
+    WHERE r IS NOT NULL""",
+    """INSERT INTO readings
+    SELECT seq, ts, device_id, retained, online, connected, charging, power_w, energy_wh, session_energy_wh,
+           currents_a[1], currents_a[2], currents_a[3], voltages_v[1], voltages_v[2], voltages_v[3],
+           soc_pct, offered_current_a, phases, temperature_c
+    FROM rb""",
+    _SESSION_EDGES,
+    # a first edge that closes ends the session that was active before this batch
+    """UPDATE device_sessions
+    SET stopped_at = e.ts, meter_stop = e.energy_wh, session_energy_wh = e.session_energy_wh,
+        status = 'completed', stop_seq = e.seq
+    FROM (SELECT * FROM session_edges QUALIFY row_number() OVER (PARTITION BY device_id ORDER BY seq) = 1) e
+    WHERE NOT e.plugged AND device_sessions.device_id = e.device_id AND device_sessions.status = 'active'""",
+    # each opening edge starts a session, which the next edge of its device (if any) ends
+    """INSERT INTO device_sessions
+    SELECT x.device_id, coalesce(m.n, 0) + row_number() OVER (PARTITION BY x.device_id ORDER BY x.seq),
+           x.source, x.device, x.trigger, x.ts, x.stop_ts, x.energy_wh, x.stop_energy_wh, x.stop_session_energy_wh,
+           CASE WHEN x.stop_seq IS NULL THEN 'active' ELSE 'completed' END, x.seq, x.stop_seq
+    FROM (
+        SELECT *, lead(seq) OVER w AS stop_seq, lead(ts) OVER w AS stop_ts, lead(energy_wh) OVER w AS stop_energy_wh,
+               lead(session_energy_wh) OVER w AS stop_session_energy_wh
+        FROM session_edges WINDOW w AS (PARTITION BY device_id ORDER BY seq)
+    ) x
+    LEFT JOIN (
+        SELECT device_id, max(n) AS n FROM device_sessions
+        WHERE device_id IN (SELECT device_id FROM session_edges) GROUP BY device_id
+    ) m USING (device_id)
+    WHERE x.plugged""",
+    # a session whose start had no energy counter yet starts at the first one reported in it (any
+    # earlier reading of the session had none, or an earlier batch would have set it)
+    """UPDATE device_sessions
+    SET meter_start = x.first
+    FROM (
+        SELECT s.device_id, s.n, arg_min(r.energy_wh, r.seq) AS first
+        FROM device_sessions s JOIN rb r
+          ON r.device_id = s.device_id AND r.seq >= s.start_seq AND r.seq <= coalesce(s.stop_seq, r.seq)
+        WHERE s.meter_start IS NULL AND r.energy_wh IS NOT NULL
+          AND (s.status = 'active' OR s.stop_seq >= (SELECT min(seq) FROM rb))
+        GROUP BY s.device_id, s.n
+    ) x
+    WHERE device_sessions.device_id = x.device_id AND device_sessions.n = x.n""",
+    # one that ended without a counter in its last reading ends at the last one reported in it
+    """UPDATE device_sessions
+    SET meter_stop = x.last
+    FROM (
+        SELECT s.device_id, s.n, arg_max(r.energy_wh, r.seq) AS last
+        FROM device_sessions s JOIN readings r
+          ON r.device_id = s.device_id AND r.seq >= s.start_seq AND r.seq <= s.stop_seq
+        WHERE s.meter_stop IS NULL AND s.stop_seq >= (SELECT min(seq) FROM rb) AND r.energy_wh IS NOT NULL
+        GROUP BY s.device_id, s.n
+    ) x
+    WHERE device_sessions.device_id = x.device_id AND device_sessions.n = x.n""",
+    "DROP TABLE session_edges",
+    # the devices: the newest reading wins whole; first seen, last seen and whether it reports
+    # `connected` gather over every reading
+    f"""INSERT INTO devices BY NAME
+    SELECT device_id AS id, source, device, first_seen_at, ts AS updated_at, seen AS last_seen_at,
+           {", ".join(SNAPSHOT)}, reports_connected, body AS reading, seq
+    FROM (
+        SELECT *, min(ts) OVER w AS first_seen_at,
+               max(coalesce(last_seen_at, CASE WHEN NOT retained THEN ts END)) OVER w AS seen,
+               bool_or(connected IS NOT NULL) OVER w AS reports_connected
+        FROM rb WINDOW w AS (PARTITION BY device_id)
+    )
+    QUALIFY row_number() OVER (PARTITION BY device_id ORDER BY seq DESC) = 1
+    ON CONFLICT (id) DO UPDATE
+    SET {", ".join(f"{c} = excluded.{c}" for c in SNAPSHOT)},
+        source = excluded.source, device = excluded.device, updated_at = excluded.updated_at,
+        reading = excluded.reading, seq = excluded.seq,
+        first_seen_at = least(devices.first_seen_at, excluded.first_seen_at),
+        last_seen_at = greatest(devices.last_seen_at, excluded.last_seen_at),
+        reports_connected = devices.reports_connected OR excluded.reports_connected""",
+    "DROP TABLE rb",
+)
+
 CHECKPOINT: Final = (
     "INSERT INTO checkpoints VALUES ($stream, $seq) ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq"
 )
@@ -655,11 +826,13 @@ def apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     GIL back and forth a few times per batch instead of once per statement): the second's
     statements are picked once the first has built ``accepted`` and ``answered``."""
     frames, conns, events = batch.tables()
+    readings = batch.readings_table()
     con.execute("BEGIN TRANSACTION")
     try:
         con.register("f", frames)
         con.register("c", conns)
         con.register("e", events)
+        con.register("t", readings)
         if frames.num_rows or conns.num_rows:
             facts = _facts(frames, conns)
             if first := _script(range(_FIRST_ACCEPTED), facts):
@@ -669,16 +842,20 @@ def apply(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         if events.num_rows:
             held = {"events", "command"} if pc.any(pc.equal(events["kind"], "command")).as_py() else {"events"}
             con.execute(";\n".join(sql for sql, reads in zip(EVENTS, _EVENT_READS, strict=True) if reads in held))
+        if readings.num_rows:
+            con.execute(";\n".join(TELEMETRY))
         if batch.last_ocpp:
             con.execute(CHECKPOINT, {"stream": "OCPP", "seq": batch.last_ocpp})
         if batch.last_events:
             con.execute(CHECKPOINT, {"stream": "EVENTS", "seq": batch.last_events})
+        if batch.last_telemetry:
+            con.execute(CHECKPOINT, {"stream": "TELEMETRY", "seq": batch.last_telemetry})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("f", "c", "e"):
+        for name in ("f", "c", "e", "t"):
             con.unregister(name)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 import duckdb
 import msgspec
 
+from evbus.clock import as_utc
 from projections import views
 
 
@@ -30,7 +31,7 @@ def _naive(moment: datetime | None) -> datetime | None:
     """TIMESTAMP columns hold UTC without a zone; compare like with like."""
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    return as_utc(moment).replace(tzinfo=None)
 
 
 class Where:
@@ -284,7 +285,7 @@ def station(cur: duckdb.DuckDBPyConnection, identity: str, now: datetime | None 
         return None
     base = _station(row, _connectors(cur, [identity]).get(identity, []))
     current, _ = connections(cur, identity=identity, page=Page(limit=1))
-    active, _ = transactions(cur, TransactionFilter(identity=identity, active=True), Page(limit=20))
+    active, _ = transactions(cur, TransactionFilter(identity=identity, active=True, source="ocpp"), Page(limit=20))
     open_reservations, _ = reservations(cur, now or datetime.now(UTC), identity=identity, open_only=True)
     return views.StationDetail(
         **msgspec.structs.asdict(base),
@@ -393,9 +394,29 @@ def action_metrics(
 
 # --- transactions -----------------------------------------------------------------------------
 
+# OCPP transactions and MQTT devices' charging sessions (``device_sessions``) in one shape: an
+# MQTT session's id is ``mqtt:{device id}:{n}`` (device ids hold no ``:``; a 2.x station choosing
+# such an id is told apart by ``identity``, as two stations sharing an id are), its identity the
+# device id. An active session's energy is live: the OCPP meter's last register, the device's
+# current session energy (or counter). Every column here comes from one of the two tables; the
+# filters of :class:`TransactionFilter` apply to both alike.
+ALL_TRANSACTIONS: Final = """(
+    SELECT transaction_id, station, protocol, evse_id, connector_id, id_tag, started_at, stopped_at,
+           meter_start, meter_stop, coalesce(meter_stop, meter_last) - meter_start AS energy_wh,
+           stop_reason, status, 'ocpp' AS source, start_seq
+    FROM transactions
+    UNION ALL
+    SELECT 'mqtt:' || s.device_id || ':' || s.n, s.device_id, NULL, NULL, NULL, NULL, s.started_at, s.stopped_at,
+           s.meter_start, s.meter_stop,
+           CASE WHEN s.status = 'completed' THEN coalesce(s.session_energy_wh, s.meter_stop - s.meter_start)
+                ELSE coalesce(d.session_energy_wh, d.energy_wh - s.meter_start) END,
+           NULL, s.status, 'mqtt', s.start_seq
+    FROM device_sessions s LEFT JOIN devices d ON d.id = s.device_id
+) t"""
+
 TRANSACTION_COLUMNS: Final = f"""t.transaction_id, t.station, t.protocol, t.evse_id, t.connector_id, t.id_tag,
-    {iso("t.started_at")}, {iso("t.stopped_at")}, t.meter_start, t.meter_stop,
-    coalesce(t.meter_stop, t.meter_last) - t.meter_start, t.stop_reason, t.status"""
+    {iso("t.started_at")}, {iso("t.stopped_at")}, t.meter_start, t.meter_stop, t.energy_wh, t.stop_reason, t.status,
+    t.source"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +426,7 @@ class TransactionFilter:
     id_tag: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    source: Literal["ocpp", "mqtt"] | None = None
 
     def where(self) -> Where:
         where = (
@@ -413,6 +435,7 @@ class TransactionFilter:
             .when(self.id_tag, "t.id_tag = ?")
             .when(self.since, "t.started_at >= ?")
             .when(self.until, "t.started_at < ?")
+            .when(self.source, "t.source = ?")
         )
         if self.active is not None:
             where.add("t.status = ?", "active" if self.active else "completed")
@@ -434,6 +457,7 @@ def _transaction(r: Sequence[Any]) -> views.Transaction:
         energy_wh=r[10],
         stop_reason=r[11],
         status=r[12],
+        source=r[13],
     )
 
 
@@ -442,34 +466,43 @@ def transactions(
     f: TransactionFilter,
     page: Page | None = Page(),
 ) -> tuple[list[views.Transaction], int]:
-    """``page=None`` returns every match (CSV export)."""
+    """Newest first, OCPP and MQTT alike. ``page=None`` returns every match (CSV export)."""
     where = f.where()
     limit = "" if page is None else "LIMIT ? OFFSET ?"
     bounds = [] if page is None else [page.limit, page.offset]
     rows = cur.execute(
-        f"""SELECT {TRANSACTION_COLUMNS} FROM transactions t {where.sql()}
-        ORDER BY t.started_at DESC NULLS LAST, t.start_seq DESC {limit}""",
+        f"""SELECT {TRANSACTION_COLUMNS} FROM {ALL_TRANSACTIONS} {where.sql()}
+        ORDER BY t.started_at DESC NULLS LAST, t.start_seq DESC, t.source {limit}""",
         [*where.params, *bounds],
     ).fetchall()
-    total = cur.execute(f"SELECT count(*) FROM transactions t {where.sql()}", where.params).fetchone()
+    total = cur.execute(f"SELECT count(*) FROM {ALL_TRANSACTIONS} {where.sql()}", where.params).fetchone()
     return [_transaction(r) for r in rows], int(total[0]) if total else 0
+
+
+SESSION_METER_VALUES: Final = 1000  # readings of an MQTT session shown as its meter values, at most
 
 
 def transaction(
     cur: duckdb.DuckDBPyConnection, transaction_id: str, identity: str | None = None
 ) -> list[views.TransactionDetail]:
-    """Every transaction with this id (2.x ids are the station's own, so two stations may share one)."""
+    """Every transaction with this id (2.x ids are the station's own, so two stations may share one).
+    An MQTT session's meter values are its device's energy counter and power readings (the first
+    :data:`SESSION_METER_VALUES` readings)."""
     where = Where().add("t.transaction_id = ?", transaction_id).when(identity, "t.station = ?")
     rows = cur.execute(
-        f"SELECT {TRANSACTION_COLUMNS} FROM transactions t {where.sql()} ORDER BY t.station", where.params
+        f"SELECT {TRANSACTION_COLUMNS}, t.start_seq FROM {ALL_TRANSACTIONS} {where.sql()} ORDER BY t.station, t.source",
+        where.params,
     ).fetchall()
     found = []
     for r in rows:
-        values = cur.execute(
-            f"""SELECT {iso("ts")}, measurand, phase, location, context, unit, value
-            FROM meter_values WHERE station = ? AND transaction_id = ? ORDER BY seq, ts""",
-            [r[1], r[0]],
-        ).fetchall()
+        if r[13] == "mqtt":
+            values = _session_meter_values(cur, r[1], r[14], transaction_id)
+        else:
+            values = cur.execute(
+                f"""SELECT {iso("ts")}, measurand, phase, location, context, unit, value
+                FROM meter_values WHERE station = ? AND transaction_id = ? ORDER BY seq, ts""",
+                [r[1], r[0]],
+            ).fetchall()
         found.append(
             views.TransactionDetail(
                 **msgspec.structs.asdict(_transaction(r)),
@@ -482,6 +515,27 @@ def transaction(
             )
         )
     return found
+
+
+def _session_meter_values(
+    cur: duckdb.DuckDBPyConnection, device_id: str, start_seq: int, session_id: str
+) -> list[tuple[Any, ...]]:
+    """The readings of one device session as OCPP-style meter values (energy register, power)."""
+    rows = cur.execute(
+        f"""SELECT {iso("r.ts")}, r.energy_wh, r.power_w
+        FROM readings r, device_sessions s
+        WHERE s.device_id = ? AND 'mqtt:' || s.device_id || ':' || s.n = ?
+          AND r.device_id = s.device_id AND r.seq >= ? AND r.seq <= coalesce(s.stop_seq, r.seq)
+        ORDER BY r.seq LIMIT ?""",
+        [device_id, session_id, start_seq, SESSION_METER_VALUES],
+    ).fetchall()
+    values: list[tuple[Any, ...]] = []
+    for ts, energy, power in rows:
+        if energy is not None:
+            values.append((ts, "Energy.Active.Import.Register", None, None, None, "Wh", energy))
+        if power is not None:
+            values.append((ts, "Power.Active.Import", None, None, None, "W", power))
+    return values
 
 
 # --- security and other events ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``evbus projections rebuild``: drop the read models and replay both streams from the start.
+"""``evbus projections rebuild``: drop the read models and replay the streams from the start.
 
 The new read model is built beside the old one and moved over it only when it has caught up with
 everything stored when the rebuild began, so an interrupted rebuild leaves the old file intact.
@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 from nats.aio.client import Client as NATS
 
-from projections.runner import STREAMS, Projection
+from projections.runner import STREAMS, Projection, stream_heads
 
 Progress = Callable[[int, int], None]  # (applied, total)
 
@@ -46,11 +46,10 @@ async def rebuild(nc: NATS, path: Path, progress: Progress | None = None, batch_
     for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
         leftover.unlink(missing_ok=True)
     projection = Projection(nc, fresh, batch_max=batch_max)
-    heads, first = {}, 0  # first: messages retention already removed, never to be applied
+    heads = await stream_heads(projection.js)  # TELEMETRY: its last reading (the raw messages are not read)
+    first = 0  # messages retention already removed, never to be applied
     for stream in STREAMS:
-        state = (await projection.js.stream_info(stream)).state
-        heads[stream] = state.last_seq
-        first += max(0, state.first_seq - 1)
+        first += max(0, (await projection.js.stream_info(stream)).state.first_seq - 1)
     total = max(0, sum(heads.values()) - first)
     async with projection:
         while True:

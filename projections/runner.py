@@ -1,4 +1,5 @@
-"""The projection runner: OCPP and EVENTS in stream order into one DuckDB file, exactly once.
+"""The projection runner: OCPP, EVENTS and TELEMETRY's readings in stream order into one DuckDB
+file, exactly once.
 
 Each stream is read by an ephemeral push consumer (:class:`evbus.push_reader.PushReader`, raw
 deliveries, no nats-py message objects) that starts after the sequence stored in the file's
@@ -18,6 +19,11 @@ arrived.
 
 The position lives with the rows, not in a durable consumer: a restart, a copy of the file or a
 rebuild all resume from what the file says (docs/adr/0005-projections.md).
+
+TELEMETRY is read through the filter ``telemetry.*.*``: its readings, not the raw MQTT messages
+beside them (about as many again, and nothing a read model needs). So its position is the last
+*reading* taken, and "caught up" means up to the stream's last reading (:func:`head`), not its
+last message.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import duckdb
 from nats.aio.client import Client as NATS
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from evbus.push_reader import PushReader, ReaderError, headers
 from projections import fold, schema
@@ -46,8 +53,36 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STREAMS: Final = (subjects.STREAM_OCPP, subjects.STREAM_EVENTS)
-_FILTERS: Final = {subjects.STREAM_OCPP: subjects.OCPP_ALL, subjects.STREAM_EVENTS: subjects.EVENTS_ALL}
+STREAMS: Final = (subjects.STREAM_OCPP, subjects.STREAM_EVENTS, subjects.STREAM_TELEMETRY)
+FILTERS: Final = {
+    subjects.STREAM_OCPP: subjects.OCPP_ALL,
+    subjects.STREAM_EVENTS: subjects.EVENTS_ALL,
+    subjects.STREAM_TELEMETRY: subjects.TELEMETRY_READINGS,
+}
+_ADD: Final = {
+    subjects.STREAM_OCPP: Batch.add_ocpp,
+    subjects.STREAM_EVENTS: Batch.add_event,
+    subjects.STREAM_TELEMETRY: Batch.add_reading,
+}
+
+
+async def head(js: JetStreamContext, stream: str) -> int:
+    """The sequence of the last message of ``stream`` the projection reads (0 when there is none):
+    the last one its filter matches (TELEMETRY: the last reading), and the last one still stored,
+    so a tail removed by a purge (``nats stream purge --subject``) is not waited for forever."""
+    try:
+        return (await js.get_last_msg(stream, FILTERS[stream])).seq or 0
+    except NotFoundError:
+        return 0
+
+
+async def stream_heads(js: JetStreamContext) -> dict[str, int]:
+    """:func:`head` of every stream the projection reads: what "caught up" means now."""
+    return {stream: await head(js, stream) for stream in STREAMS}
+
+
+def _no_headers(_block: bytes) -> None:
+    return None
 
 
 def rest_after(took: float, busy_max: float, rest_max: float) -> float:
@@ -149,7 +184,8 @@ class Projection:
     async def _consume(self, stream: str) -> None:
         """Read ``stream`` after the last sequence taken, for ever; a broken or stalled connection
         (no heartbeat), a missing delivery or a restarted server start a new consumer there."""
-        add = Batch.add_ocpp if stream == subjects.STREAM_OCPP else Batch.add_event
+        add = _ADD[stream]
+        parse = headers if stream != subjects.STREAM_TELEMETRY else _no_headers  # a reading's body says it all
         seen = self._seen
         loop = asyncio.get_running_loop()
 
@@ -158,7 +194,7 @@ class Projection:
                 return False  # already taken: a consumer that restarted after a gap
             seen[stream] = seq
             batch = self._batch
-            add(batch, seq, stream_ns, subject.decode(), headers(block), data)
+            add(batch, seq, stream_ns, subject.decode(), parse(block), data)
             return batch.size >= self.batch_max
 
         while True:
@@ -166,7 +202,7 @@ class Projection:
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,
                 opt_start_seq=start if start > 1 else None,
-                filter_subject=_FILTERS[stream],
+                filter_subject=FILTERS[stream],
             )
             try:
                 async with PushReader.open(self.nc, stream, config) as reader:
@@ -216,7 +252,12 @@ class Projection:
                     raise
                 except Exception:
                     self.failures += 1
-                    log.exception("projection batch up to %s/%s failed; retrying", batch.last_ocpp, batch.last_events)
+                    log.exception(
+                        "projection batch up to %s/%s/%s failed; retrying",
+                        batch.last_ocpp,
+                        batch.last_events,
+                        batch.last_telemetry,
+                    )
                     await asyncio.sleep(1.0)
             rest_until = loop.time() + rest_after(loop.time() - started, self.busy_max, self.rest_max)
 
@@ -228,6 +269,8 @@ class Projection:
             self.positions[subjects.STREAM_OCPP] = batch.last_ocpp
         if batch.last_events:
             self.positions[subjects.STREAM_EVENTS] = batch.last_events
+        if batch.last_telemetry:
+            self.positions[subjects.STREAM_TELEMETRY] = batch.last_telemetry
         self.applied_messages += batch.size
         self.applies += 1
         async with self._changed:
@@ -251,11 +294,7 @@ class Projection:
             await self._changed.wait_for(reached)
 
     async def stream_heads(self) -> dict[str, int]:
-        heads = {}
-        for stream in STREAMS:
-            info = await self.js.stream_info(stream)
-            heads[stream] = info.state.last_seq
-        return heads
+        return await stream_heads(self.js)
 
     async def catch_up(self, timeout: float = 10.0) -> dict[str, int]:
         """Wait until everything stored when this was called is applied; return those heads."""

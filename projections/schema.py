@@ -11,7 +11,7 @@ from typing import Final
 
 import duckdb
 
-VERSION: Final = 3  # bump when a table or what is folded into it changes: the runner rebuilds from the stream
+VERSION: Final = 4  # bump when a table or what is folded into it changes: the runner rebuilds from the stream
 
 TABLES: Final = (
     "checkpoints",
@@ -27,6 +27,9 @@ TABLES: Final = (
     "reservations",
     "local_lists",
     "local_list_entries",
+    "devices",
+    "readings",
+    "device_sessions",
     "meta",
 )
 
@@ -232,6 +235,86 @@ CREATE TABLE IF NOT EXISTS local_list_entries (
     parent_id_tag VARCHAR,               -- 2.x: groupIdToken.idToken
     seq BIGINT NOT NULL,                 -- OCPP sequence of the station's answer that set it
     PRIMARY KEY (station, id_tag)
+);
+
+-- one row per MQTT device: its latest reading (telemetry.{source}.{device}, a full snapshot) wins
+-- whole, so a value the device erased is NULL here, never 0 (docs/adr/0010-mqtt-gateway.md)
+CREATE TABLE IF NOT EXISTS devices (
+    id VARCHAR PRIMARY KEY,              -- {token(source)}.{token(device)}: the reading's subject tail
+    source VARCHAR NOT NULL,
+    device VARCHAR NOT NULL,
+    kind VARCHAR,                        -- evse | meter | site
+    first_seen_at TIMESTAMP NOT NULL,    -- gateway time of its first reading
+    updated_at TIMESTAMP NOT NULL,       -- gateway time of its latest reading
+    last_seen_at TIMESTAMP,              -- its last live message (readings' lastSeenAt); a replay is no sign of life
+    state VARCHAR,                       -- IEC 61851 A-F
+    state_raw VARCHAR,
+    connected BOOLEAN,                   -- a vehicle is plugged in
+    charging BOOLEAN,
+    enabled BOOLEAN,
+    online BOOLEAN,                      -- presence of the device itself
+    power_w DOUBLE,
+    energy_wh DOUBLE,
+    session_energy_wh DOUBLE,
+    currents_a DOUBLE[],                 -- L1-L3, NULL for a phase not reported
+    voltages_v DOUBLE[],
+    soc_pct DOUBLE,
+    offered_current_a DOUBLE,
+    phases INTEGER,
+    temperature_c DOUBLE,
+    errors VARCHAR[],
+    mode VARCHAR,
+    title VARCHAR,
+    extra JSON,
+    flags VARCHAR[],                     -- of the latest reading: values it carried that were implausible
+    retained BOOLEAN NOT NULL,           -- the latest reading came from a broker replay (it may be old)
+    reports_connected BOOLEAN NOT NULL,  -- a reading of it had `connected`: sessions follow that, else `charging`
+    reading JSON NOT NULL,               -- the latest reading as stored
+    seq BIGINT NOT NULL                  -- its TELEMETRY sequence
+);
+
+-- every reading's numbers, one column each (no lists, no JSON), for time series and downsampling
+CREATE TABLE IF NOT EXISTS readings (
+    seq BIGINT NOT NULL,                 -- TELEMETRY sequence
+    ts TIMESTAMP NOT NULL,               -- gateway time of the message that made the reading
+    device_id VARCHAR NOT NULL,
+    retained BOOLEAN NOT NULL,
+    online BOOLEAN,
+    connected BOOLEAN,
+    charging BOOLEAN,
+    power_w DOUBLE,
+    energy_wh DOUBLE,
+    session_energy_wh DOUBLE,
+    current_l1 DOUBLE,
+    current_l2 DOUBLE,
+    current_l3 DOUBLE,
+    voltage_l1 DOUBLE,
+    voltage_l2 DOUBLE,
+    voltage_l3 DOUBLE,
+    soc_pct DOUBLE,
+    offered_current_a DOUBLE,
+    phases INTEGER,
+    temperature_c DOUBLE
+);
+
+-- charging sessions of MQTT devices, from their readings: one starts when a live reading says a
+-- vehicle is connected (or, for a device that never reports `connected`, that it charges) and
+-- none is active; it ends at the first reading that says it is not (projections/fold.py)
+CREATE TABLE IF NOT EXISTS device_sessions (
+    device_id VARCHAR NOT NULL,
+    n INTEGER NOT NULL,                  -- 1, 2, ... per device: the API's id is mqtt:{device_id}:{n}
+    source VARCHAR NOT NULL,
+    device VARCHAR NOT NULL,
+    trigger VARCHAR NOT NULL,            -- connected | charging: the field that opened and closes it
+    started_at TIMESTAMP NOT NULL,
+    stopped_at TIMESTAMP,
+    meter_start DOUBLE,                  -- energyWh at the start (or the first one reported after it), Wh
+    meter_stop DOUBLE,                   -- energyWh at the end (or the last one reported before it)
+    session_energy_wh DOUBLE,            -- the device's sessionEnergyWh at the end, when it reported one
+    status VARCHAR NOT NULL,             -- active | completed
+    start_seq BIGINT NOT NULL,
+    stop_seq BIGINT,
+    PRIMARY KEY (device_id, n)
 );
 """
 

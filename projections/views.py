@@ -258,3 +258,92 @@ class LocalList(View):
     update_type: str | None
     updated_at: str | None
     entries: list[LocalListEntry] = []
+
+
+class Device(View):
+    """An MQTT device (DESIGN §7 ``device``): where it is (``id``, ``source``, ``device``), whether
+    it is there, and the normalised fields of its latest reading (schemas/telemetry.py), camelCase.
+
+    Two kinds of "connected", named apart: ``connected`` is the *device's* presence, as for a
+    station's connection (``online`` is true: it sent a live message lately, or its LWT/status topic
+    says it is up; false while that is unknown); ``vehicleConnected`` is the reading's own
+    ``connected``, a vehicle plugged in. ``online`` is the reading's presence as it is (``null``:
+    unknown). Every other field is ``null`` when the device does not report it or erased it; never
+    0. ``id`` is the reading's subject tail, ``{token(source)}.{token(device)}`` (``evcc.lp1``)."""
+
+    id: str
+    source: str
+    device: str
+    kind: str | None
+    first_seen_at: str
+    updated_at: str  # gateway time of the latest reading
+    last_seen_at: str | None  # of the device's last live message (a broker replay is no sign of life)
+    connected: bool
+    vehicle_connected: bool | None
+    online: bool | None
+    state: str | None
+    state_raw: str | None
+    charging: bool | None
+    enabled: bool | None
+    power_w: float | None
+    energy_wh: float | None
+    session_energy_wh: float | None
+    currents_a: list[float | None] | None
+    voltages_v: list[float | None] | None
+    soc_pct: float | None
+    offered_current_a: float | None
+    phases: int | None
+    temperature_c: float | None
+    errors: list[str] | None
+    mode: str | None
+    title: str | None
+    extra: msgspec.Raw | None
+    flags: list[str] | None  # values the latest reading carried that were implausible and not used
+    retained: bool  # the latest reading came from a broker replay: it may be old
+
+
+class DeviceReading(View):
+    """One reading of a device's time series (``vehicleConnected`` as in :class:`Device`)."""
+
+    seq: int  # TELEMETRY sequence
+    ts: str
+    retained: bool
+    online: bool | None
+    vehicle_connected: bool | None
+    charging: bool | None
+    power_w: float | None
+    energy_wh: float | None
+    session_energy_wh: float | None
+    currents_a: list[float | None]
+    voltages_v: list[float | None]
+    soc_pct: float | None
+    offered_current_a: float | None
+    phases: int | None
+    temperature_c: float | None
+
+
+class ReadingBucket(View):
+    """A device's readings over one bucket ``[ts, ts + bucket)``. A reading holds until the next
+    (devices send values when they change), so means are weighted by the time each value held,
+    over the part of the bucket where it was known (not while the device was offline); "at the
+    end" values are the last known when the bucket closed."""
+
+    ts: str  # the bucket's start
+    readings: int  # readings that arrived in it
+    power_w: float | None  # time-weighted mean
+    power_min_w: float | None
+    power_max_w: float | None
+    energy_wh: float | None  # the energy counter at the end
+    session_energy_wh: float | None  # at the end
+    currents_a: list[float | None]  # time-weighted means per phase
+    voltages_v: list[float | None]
+    soc_pct: float | None  # at the end
+    offered_current_a: float | None  # at the end
+    temperature_c: float | None  # time-weighted mean
+    charging: bool | None  # at the end
+
+
+class DeviceDetail(Device):
+    reading: msgspec.Raw | None = None  # the latest reading as stored (rawTopic, raw, changed, ...)
+    recent_readings: list[DeviceReading] = []  # newest first
+    sessions: list[Transaction] = []  # its charging sessions, newest first

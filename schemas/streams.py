@@ -55,6 +55,7 @@ def stream_configs(retention: Retention) -> list[StreamConfig]:
 
 
 PRESENCE_TTL_S = 90.0  # gateways refresh their stations' presence every third of this
+MQTT_PRESENCE_TTL_S = 90.0  # MQTT gateways refresh their own presence every third of this
 
 
 def bucket_configs() -> list[KeyValueConfig]:
@@ -83,6 +84,17 @@ def bucket_configs() -> list[KeyValueConfig]:
         KeyValueConfig(
             bucket=subjects.BUCKET_PROFILES,
             description="stored charging profiles: id -> profile with description",
+            storage=StorageType.FILE,
+        ),
+        KeyValueConfig(
+            bucket=subjects.BUCKET_MQTT_IGNORE,
+            description="operators' MQTT ignore filters: filter -> who added it, when",
+            storage=StorageType.FILE,
+        ),
+        KeyValueConfig(
+            bucket=subjects.BUCKET_MQTT_GATEWAYS,
+            description="presence: MQTT gateway -> broker, started-at, its EVBUS_MQTT_IGNORE",
+            ttl=MQTT_PRESENCE_TTL_S,
             storage=StorageType.FILE,
         ),
         KeyValueConfig(

@@ -70,6 +70,8 @@ BUCKET_REGISTRY: Final = "registry"  # registered stations: password hash, notes
 BUCKET_CSMS: Final = "csms"  # CSMS processor state: transaction ids, idempotency keys
 BUCKET_USERS: Final = "users"  # API users: password hashes
 BUCKET_PROFILES: Final = "charging_profiles"  # stored charging profiles by id
+BUCKET_MQTT_IGNORE: Final = "mqtt_ignore"  # operators' MQTT ignore filters: filter → who added it, when
+BUCKET_MQTT_GATEWAYS: Final = "mqtt_gateways"  # presence: MQTT gateway → broker, started-at (TTL)
 
 # counters in KV ``csms`` (evbus.counters.KvCounter)
 COUNTER_RESERVATIONS: Final = "reservation-counter"  # reservation ids evbus allocates for ReserveNow
@@ -202,6 +204,41 @@ def telemetry(source: str, device: str) -> str:
 
 
 TELEMETRY_READINGS: Final = "telemetry.*.*"  # every normalised reading, and nothing else
+
+
+def device_id(source: str, device: str) -> str:
+    """The API's id of a device: the tail of its reading subject, ``{source}.{device}`` as tokens
+    (``evcc.lp1``, ``shelly.plug%2F1``)."""
+    return f"{token(source)}.{token(device)}"
+
+
+def device_of(device_id: str) -> tuple[str, str] | None:
+    """Inverse of :func:`device_id`: (source, device), or None when ``device_id`` is not two tokens
+    as :func:`token` writes them (``%41`` for ``A`` is not)."""
+    source_token, dot, device_token = device_id.partition(".")
+    if not dot or not source_token or not device_token:
+        return None
+    try:
+        source, device = untoken(source_token), untoken(device_token)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return (source, device) if device_id == f"{token(source)}.{token(device)}" else None
+
+
+def reading_device(subject: str) -> tuple[str, str, str] | None:
+    """``telemetry.{source}.{device}`` → (device id, source, device): the id is the subject's tail
+    as written (:func:`device_id` for what the gateway writes), the names decoded (left as written
+    where :func:`token` did not write them). None for any other subject (a raw message's)."""
+    parts = subject.split(".")
+    if len(parts) != 3 or parts[0] != "telemetry":
+        return None
+    try:
+        source, device = untoken(parts[1]), untoken(parts[2])
+    except (UnicodeDecodeError, ValueError):
+        source, device = parts[1], parts[2]
+    return f"{parts[1]}.{parts[2]}", source, device
+
+
 RAW_SOURCE: Final = "raw"  # second token of raw device messages; no reading source may take it
 MQTT_RAW_ALL: Final = "telemetry.raw.mqtt.>"
 MAX_RAW_SUBJECT: Final = 1024  # longer escaped topics are stored under a digest (the topic is in a header)
@@ -238,8 +275,15 @@ def mqtt_topic_of(subject: str) -> str | None:
 
 
 def mqtt_event(kind: str) -> str:
-    """``events.mqtt.{kind}`` — the MQTT gateway's own events: connected, disconnected, invalid, unmatched."""
+    """``events.mqtt.{kind}`` — the MQTT gateway's own events (connected, disconnected, invalid,
+    unmatched, setting) and the API's ``ignore_changed``."""
     return f"events.mqtt.{token(kind)}"
+
+
+def mqtt_control(gateway: str, verb: str) -> str:
+    """``evbus.mqtt.{gateway}.{verb}`` — request/reply to one MQTT gateway instance (``status``,
+    ``setting``), captured by no stream."""
+    return f"evbus.mqtt.{token(gateway)}.{token(verb)}"
 
 
 # Headers on raw MQTT messages (docs/subjects.md). Ours never use the reserved Nats- prefix.

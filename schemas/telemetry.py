@@ -1,4 +1,6 @@
-"""Bodies of ``telemetry.{source}.{device}`` readings and ``events.mqtt.*`` events. camelCase on the wire.
+"""Bodies of ``telemetry.{source}.{device}`` readings, ``events.mqtt.*`` events and the MQTT
+control plane (``evbus.mqtt.{gateway}.*`` requests, KV ``mqtt_ignore`` and ``mqtt_gateways``).
+camelCase on the wire.
 
 A :class:`Reading` is a **full snapshot** of one device's normalised state after one message
 changed it (DESIGN §6): a consumer keeps the latest reading per device and has everything, and
@@ -93,6 +95,138 @@ class MqttEvent(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"
     device: str | None = None
     reason: str | None = None
     suppressed: int | None = None  # events of this kind held back since the last one
+
+
+# --- the MQTT control plane (docs/adr/0010-mqtt-gateway.md, "Control plane") -------------------
+
+NONE: Final = msgspec.Raw()  # an absent JSON member: empty, falsy, omitted on encode
+
+
+class MqttPresence(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Value of KV ``mqtt_gateways``: a running MQTT gateway (TTL, refreshed; deleted when it stops).
+    The API finds the gateways to ask here, and shows their ``EVBUS_MQTT_IGNORE`` filters."""
+
+    gateway: str
+    broker: str  # address, never credentials
+    started_at: str
+    ignore_setting: list[str] = []
+
+
+class IgnoredTopic(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Value of KV ``mqtt_ignore``: a topic filter an operator added; every gateway drops (does not
+    store) the messages it matches, from the moment the bucket tells it."""
+
+    filter: str
+    added_by: str
+    added_at: str
+    note: str | None = None
+
+
+class FilterOrigins(msgspec.Struct, kw_only=True, rename="camel", frozen=True):
+    """A gateway's ignore filters by origin: evbus's own subjects, ``EVBUS_MQTT_IGNORE``, operators'."""
+
+    built_in: list[str]
+    setting: list[str]
+    operator: list[str]
+
+
+class MqttStatus(msgspec.Struct, kw_only=True, rename="camel", frozen=True):
+    """Reply to ``evbus.mqtt.{gateway}.status``: one gateway's broker connection and traffic."""
+
+    gateway: str
+    broker: str  # address, never credentials
+    client_id: str
+    connected: bool
+    since: str  # connected: when it (re)connected; not connected: when it lost the broker, or started
+    connects: int
+    started_at: str
+    subscriptions: list[str]
+    messages_per_second: float  # received, over the last few seconds (not a lifetime average)
+    received: int
+    stored: int
+    readings: int
+    outcomes: dict[str, int]  # messages by what became of them (reading, unchanged, ignored, dropped, …)
+    devices: int
+    topics_seen: int  # distinct topics stored (remembered up to 100 000)
+    unmatched_topics: list[str]  # topics no mapping knows, newest first (a bounded list)
+    unmatched_topic_count: int  # distinct unmatched topics remembered (up to 1000)
+    ignored: FilterOrigins
+
+
+class SettingRequest(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Body of ``evbus.mqtt.{gateway}.setting``: write one setting of a device the gateway knows."""
+
+    setting_id: str
+    source: str
+    device: str
+    key: str
+    value: msgspec.Raw = NONE  # JSON, checked and encoded by the family's table
+    timeout_s: float | None = None  # how long to wait for the device's echo
+    requested_by: str | None = None
+
+
+SettingOutcome = Literal[
+    "applied",  # published, and the device showed the new value
+    "unchanged",  # published; the device showed the value already (families echo changes only)
+    "sent",  # published; the family shows no echo
+    "no_echo",  # published; the device did not show the value in time
+    "unknown_device",
+    "unknown_key",
+    "invalid",
+    "offline",  # the gateway is not connected to its broker: nothing published
+    "failed",  # the broker did not take the message
+]
+
+
+class SettingReply(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Reply to ``evbus.mqtt.{gateway}.setting``."""
+
+    setting_id: str
+    gateway: str
+    source: str
+    device: str
+    key: str
+    outcome: SettingOutcome
+    echoed: bool  # no default: always written
+    value: msgspec.Raw = NONE  # as requested
+    topic: str | None = None  # the command topic it was published on
+    payload: str | None = None  # what was published, as text
+    duration_ms: float | None = None
+    detail: str | None = None
+    valid_keys: list[str] | None = None  # with unknown_key
+    hint: str | None = None  # with no_echo: why a family may not echo
+
+
+class SettingWritten(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Body of ``events.mqtt.setting``: a setting the gateway wrote to a device (or could not), with
+    who asked and the outcome. Requests refused before anything was published are not recorded."""
+
+    kind: Literal["setting"]  # no default: omit_defaults would leave it out
+    setting_id: str
+    gateway: str
+    at: str
+    source: str
+    device: str
+    key: str
+    outcome: SettingOutcome
+    value: msgspec.Raw = NONE
+    topic: str | None = None
+    payload: str | None = None
+    echoed: bool  # no default: always written
+    duration_ms: float | None = None
+    requested_by: str | None = None
+    detail: str | None = None
+
+
+class IgnoreChanged(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel", frozen=True):
+    """Body of ``events.mqtt.ignore_changed``: an operator added or removed an ignore filter."""
+
+    kind: Literal["ignore_changed"]  # no default: omit_defaults would leave it out
+    action: Literal["added", "removed"]
+    filter: str
+    requested_by: str
+    at: str
+    note: str | None = None
 
 
 def camel(name: str) -> str:

@@ -10,6 +10,7 @@ threshold sets it false (:meth:`Devices.silent`). Pure logic over clocks the cal
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -17,6 +18,30 @@ from gateways.mqtt.profiles import Update
 from schemas.telemetry import PHASE_FIELDS, Kind, Reading, camel
 
 MAX_DEVICES: Final = 100_000  # a broker full of topics that look like devices cannot exhaust memory
+
+
+class RecentSet:
+    """A set that keeps the ``limit`` members added (or added again) most recently: what a
+    family remembers of the topics it saw (OpenEVSE bases, esp32-evse ids) stays bounded however
+    many device-like topics a broker carries."""
+
+    __slots__ = ("_members", "limit")
+
+    def __init__(self, limit: int = MAX_DEVICES) -> None:
+        self._members: OrderedDict[str, None] = OrderedDict()
+        self.limit = limit
+
+    def add(self, member: str) -> None:
+        self._members[member] = None
+        self._members.move_to_end(member)
+        if len(self._members) > self.limit:
+            self._members.popitem(last=False)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self._members
+
+    def __len__(self) -> int:
+        return len(self._members)
 
 
 @dataclass(slots=True)
@@ -29,6 +54,7 @@ class DeviceState:
     extra: dict[str, Any] = field(default_factory=dict)
     last_seen: float | None = None  # monotonic seconds of the last live message
     last_seen_at: str | None = None  # its RFC 3339 time
+    topic: str | None = None  # the topic of its last own message: where its settings are written (writes.py)
 
     def apply(self, update: Update, *, live: bool) -> list[str]:
         """Fold one update in; the (camelCase) names of the fields it changed, in a stable order."""
@@ -61,6 +87,12 @@ class DeviceState:
         elif live:
             changed.extend(self.set_online(True))
         return sorted(set(changed), key=changed.index)
+
+    def value(self, name: str) -> Any:
+        """A normalised field as an :class:`Update` names it (``mode``, ``extra.requestedCurrentA``)."""
+        if name.startswith("extra."):
+            return self.extra.get(name[len("extra.") :])
+        return self.values.get(name)
 
     def set_online(self, online: bool) -> list[str]:
         if self.values.get("online") == online:

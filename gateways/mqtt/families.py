@@ -1,5 +1,6 @@
 """The built-in device families (../shared/FORMATS.md §1-3): topics, payloads and units as the
-devices' code writes them, where their docs disagree.
+devices' code writes them, where their docs disagree, and the settings each family takes
+(``*_SETTINGS``, :func:`writable`; gateways/mqtt/writes.py).
 
 Order matters only where shapes overlap: OpenEVSE's ``{base}/state`` is a number, esp32-evse's
 ``{id}/state`` a JSON object with an IEC state, so OpenEVSE goes first and esp32-evse refuses
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from gateways.mqtt.devices import RecentSet
 from gateways.mqtt.profiles import (
     BadValue,
     Family,
@@ -27,6 +29,22 @@ from gateways.mqtt.profiles import (
     parse_json,
     phases,
 )
+from gateways.mqtt.writes import (
+    Check,
+    Setting,
+    Writable,
+    choice,
+    flag,
+    includes,
+    json_or_word,
+    json_value,
+    near,
+    on_off,
+    properties,
+    scaled,
+    text,
+)
+from gateways.mqtt.writes import number as between
 
 P = TopicPattern
 
@@ -54,6 +72,12 @@ EVCC_LOADPOINT: Final[dict[str, Field]] = {
     "title": Field("title", "text"),
     "vehicleName": Field("extra.vehicleName", "text"),
     "chargeDuration": Field("extra.chargeDurationS"),  # seconds on MQTT (docs: ns)
+    # what the settings below write, published back by evcc when they change (their echo)
+    "minCurrent": Field("extra.minCurrentA", unit="A"),
+    "maxCurrent": Field("extra.maxCurrentA", unit="A"),
+    "phasesConfigured": Field("extra.phasesConfigured", "int"),  # 0 = automatic switching
+    "limitSoc": Field("extra.limitSocPct", unit="%"),  # 0 = none
+    "limitEnergy": Field("extra.limitEnergyWh", unit="kWh"),  # kWh on MQTT; 0 = none
 }
 
 EVCC_SITE: Final[dict[str, Field]] = {
@@ -65,6 +89,30 @@ EVCC_SITE: Final[dict[str, Field]] = {
     "battery/power": Field("extra.batteryPowerW", unit="W"),  # positive = discharge
     "battery/soc": Field("extra.batterySocPct", unit="%"),
     "siteTitle": Field("title", "text"),
+}
+
+
+_PHASES: Final = Setting("{prefix}/phasesConfigured/set", choice(0, 1, 3), text, echo="extra.phasesConfigured")
+
+# server/mqtt.go listenLoadpointSetters: "{root}/loadpoints/{id}/{key}/set", plain text; evcc
+# publishes the value on "{root}/loadpoints/{id}/{key}" when it changes, and clears the retained /set.
+EVCC_LOADPOINT_SETTINGS: Final[dict[str, Setting]] = {
+    "mode": Setting("{prefix}/mode/set", choice("off", "now", "minpv", "pv"), text, echo="mode"),
+    "minCurrent": Setting("{prefix}/minCurrent/set", between(0, 125), text, echo="extra.minCurrentA", unit="A"),
+    "maxCurrent": Setting("{prefix}/maxCurrent/set", between(0, 125), text, echo="extra.maxCurrentA", unit="A"),
+    "phasesConfigured": _PHASES,
+    "phases": _PHASES,  # evcc's setter is phasesConfigured (there is no phases/set)
+    "limitSoc": Setting(
+        "{prefix}/limitSoc/set", between(0, 100, integer=True), text, echo="extra.limitSocPct", unit="%"
+    ),
+    "limitEnergy": Setting(  # kWh, as evcc takes it
+        "{prefix}/limitEnergy/set",
+        between(0, 1000),
+        text,
+        echo="extra.limitEnergyWh",
+        shows=scaled(1000),
+        unit="kWh",
+    ),
 }
 
 
@@ -162,6 +210,16 @@ GOE: Final[dict[str, Field]] = {
 }
 
 
+# "go-eCharger/{serial}/{key}/set" with a JSON value; go-e publishes the key's new value (API v2).
+GOE_SETTINGS: Final[dict[str, Setting]] = {
+    "amp": Setting(
+        "{prefix}/amp/set", between(6, 32, integer=True), json_value, echo="extra.requestedCurrentA", unit="A"
+    ),
+    "frc": Setting("{prefix}/frc/set", choice(0, 1, 2), json_value, echo="extra.forceState"),  # neutral, off, on
+}
+GOE_HINT: Final = "go-e takes MQTT writes only with mcr (MQTT readonly) off, since firmware 051.5"
+
+
 def goe() -> Family:
     """``go-eCharger/{serial}/{key}`` with a JSON value; old firmware wrote a leading ``/``."""
     return Family(
@@ -211,6 +269,47 @@ OPENEVSE: Final[dict[str, Field]] = {
     "temp": Field("temperature_c", unit="dC"),
     "battery_level": Field("soc_pct", unit="%"),
     "session_elapsed": Field("extra.sessionElapsedS"),
+    # the retained documents its commands republish (their acknowledgement) and the divert mode
+    "claim": Field(scale=lambda value: _openevse_document("extra.claim", value)),
+    "override": Field(scale=lambda value: _openevse_document("extra.override", value)),
+    "divertmode": Field("extra.divertMode", "int"),  # 1 normal, 2 eco
+}
+
+
+def _openevse_document(to: str, value: Any) -> dict[str, Any]:
+    """``{base}/claim`` and ``{base}/override``: a JSON object, ``{"state":"null"}`` for none."""
+    document = parse_json(value.encode()) if isinstance(value, str) and value.strip() else None
+    if document is not None and not isinstance(document, dict):
+        raise BadValue(f"expected a JSON object, got {str(value)[:60]}")
+    return {to: None if not document or document.get("state") == "null" else document}
+
+
+# docs/Developers_Guide_MQTT.md: "{base}/claim/set" and "{base}/override/set" take the HTTP API's
+# properties as JSON (or release / clear), and republish "{base}/claim" / "{base}/override". The
+# override's "toggle" is left out: an API that sets values should not flip one it cannot see.
+OPENEVSE_PROPERTIES: Final[dict[str, Check]] = {
+    "state": choice("active", "disabled"),
+    "charge_current": between(0, 80),
+    "max_current": between(0, 80),
+    "auto_release": flag,
+}
+OPENEVSE_UNITS: Final = {"charge_current": "A", "max_current": "A"}
+OPENEVSE_SETTINGS: Final[dict[str, Setting]] = {
+    "override": Setting(
+        "{device}/override/set",
+        properties(OPENEVSE_PROPERTIES, frozenset({"clear"}), OPENEVSE_UNITS),
+        json_or_word,
+        echo="extra.override",
+        shows=includes,
+    ),
+    "claim": Setting(
+        "{device}/claim/set",
+        properties(OPENEVSE_PROPERTIES, frozenset({"release"}), OPENEVSE_UNITS),
+        json_or_word,
+        echo="extra.claim",
+        shows=includes,
+    ),
+    "divertmode": Setting("{device}/divertmode/set", choice(1, 2), text, echo="extra.divertMode"),
 }
 
 
@@ -224,7 +323,7 @@ class OpenEvse:
     announced are remembered, and a first level starting with ``openevse`` (the default hostname)
     is taken as a base before any announce."""
 
-    bases: set[str] = field(default_factory=set)
+    bases: RecentSet = field(default_factory=RecentSet)
     source: str = "openevse"
 
     def apply(self, topic: str, payload: bytes) -> Outcome | None:
@@ -235,9 +334,9 @@ class OpenEvse:
             return None
         known = base in self.bases or ("/" not in base and base.lower().startswith("openevse") and base != "openevse")
         if not known:
-            for candidate in self.bases:
-                if topic.startswith(candidate + "/"):
-                    return Ignored(self.source, "OpenEVSE topic not normalised")
+            levels = topic.split("/")
+            if any("/".join(levels[:n]) in self.bases for n in range(1, len(levels))):
+                return Ignored(self.source, "OpenEVSE topic not normalised")
             first = topic.split("/", 1)[0]
             if first.lower().startswith("openevse") and first != "openevse":
                 return Ignored(self.source, "OpenEVSE topic not normalised")
@@ -307,12 +406,40 @@ def _esp32_payload(document: Any) -> bool:
     return isinstance(state, str) and bool(_IEC.fullmatch(state))
 
 
+_ESP32_STATE: Final = Rule("esp32evse", P("{id+}/state"), "{id}", "object", ESP32_EVSE, accept=_esp32_payload)
+
+
+@dataclass(slots=True)
+class Esp32Evse:
+    """``{id}/state`` JSON from the documented Lua HA bridge (and the v0.5 built-in MQTT state).
+    Its ids are remembered, so that its commands ``{id}/{what}/set`` (ours too) are the family's
+    ignored topics rather than unmatched ones."""
+
+    ids: RecentSet = field(default_factory=RecentSet)
+    source: str = "esp32evse"
+
+    def apply(self, topic: str, payload: bytes) -> Outcome | None:
+        outcome = _ESP32_STATE.apply(topic, payload)
+        if isinstance(outcome, Update):
+            self.ids.add(outcome.device)
+        elif outcome is None and topic.endswith("/set") and topic.rsplit("/", 2)[0] in self.ids:
+            return Ignored(self.source, "esp32-evse command")
+        return outcome
+
+
 def esp32_evse() -> Family:
-    """``{id}/state`` JSON from the documented Lua HA bridge (and the v0.5 built-in MQTT state)."""
-    return Family(
-        "esp32evse",
-        (Rule("esp32evse", P("{id+}/state"), "{id}", "object", ESP32_EVSE, accept=_esp32_payload),),
-    )
+    return Family("esp32evse", (Esp32Evse(),))
+
+
+# the Lua HA bridge (esp32-evse-docs integration.md) subscribes to "{id}/+/set": enabled takes
+# ON|1|true (its HA switch sends ON/OFF), current amps; it publishes both in its state every
+# `interval` seconds (default 5).
+ESP32_SETTINGS: Final[dict[str, Setting]] = {
+    "enabled": Setting("{device}/enabled/set", flag, on_off, echo="enabled"),
+    "current": Setting(
+        "{device}/current/set", between(6, 63), text, echo="offered_current_a", shows=near(0.05), unit="A"
+    ),
+}
 
 
 # --- Shelly Gen2/Gen3 (FORMATS §3.4) ----------------------------------------------------------
@@ -486,3 +613,23 @@ def openwb() -> Family:
 def builtin() -> tuple[Family, ...]:
     """Every built-in family, in the order they are tried. Fresh per gateway (OpenEVSE learns bases)."""
     return (evcc(), goe(), openwb(), Family("openevse", (OpenEvse(),)), shelly(), tasmota(), esp32_evse())
+
+
+def writable() -> dict[str, tuple[Writable, ...]]:
+    """The settings of the built-in families by source; a device takes those of the first whose
+    pattern matches the topic it last published on (an evcc loadpoint's, not the site's) and,
+    as the API lists them, whose ``kinds`` hold its kind (an evcc site is a ``site``: none)."""
+    return {
+        "evcc": (Writable("evcc", re.compile(r"(?P<prefix>.+/loadpoints/[0-9]+)/"), EVCC_LOADPOINT_SETTINGS),),
+        "goe": (Writable("goe", re.compile(r"(?P<prefix>/?go-eCharger/[^/]+)/"), GOE_SETTINGS, GOE_HINT),),
+        "openevse": (Writable("openevse", None, OPENEVSE_SETTINGS),),
+        "esp32evse": (
+            Writable(
+                "esp32evse",
+                None,
+                ESP32_SETTINGS,
+                "the Lua bridge publishes its state every `interval` seconds (default 5): raise ?timeout= beyond it",
+                timeout_s=20.0,
+            ),
+        ),
+    }

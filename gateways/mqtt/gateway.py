@@ -5,7 +5,9 @@ Every message it takes is stored verbatim on ``telemetry.raw.mqtt.{topic levels}
 new full snapshot follows on ``telemetry.{source}.{device}``. Messages are handled one at a time in
 the order the broker delivers them. Nothing a device sends stops the gateway: a payload no mapping
 knows, one it cannot read, one too large, are stored with the reason and counted, and the
-``events.mqtt.*`` event saying so is rate-limited. Decisions: docs/adr/0010-mqtt-gateway.md.
+``events.mqtt.*`` event saying so is rate-limited. Its NATS control plane (presence, status,
+device settings, the operators' ignore filters) is gateways/mqtt/control.py. Decisions:
+docs/adr/0010-mqtt-gateway.md.
 """
 
 from __future__ import annotations
@@ -29,27 +31,28 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
 from nats.aio.client import Client as NATS
-from paho.mqtt.matcher import MQTTMatcher
 
 from evbus.clock import Clock, rfc3339, utc_now
 from evbus.publishing import NotStored, StorageUnavailable, Store, publish_until_stored
 from evbus.settings import Settings, SettingsError
 from evbus.throttle import EventThrottle, Throttles
 from gateways.mqtt import families, generic
+from gateways.mqtt.control import ControlPlane, Echoes
 from gateways.mqtt.devices import Devices, DeviceState
+from gateways.mqtt.ignore import IgnoreFilters
 from gateways.mqtt.profiles import Family, Ignored, Invalid, Outcome, Update, classify
+from gateways.mqtt.writes import Writable
 from schemas import subjects
-from schemas.telemetry import RAW_TEXT_LIMIT, MqttEvent, Reading, encode
+from schemas.telemetry import RAW_TEXT_LIMIT, FilterOrigins, MqttEvent, MqttStatus, Reading, encode
 
 log = logging.getLogger(__name__)
 
-# evbus's own subjects: the embedded listener delivers every core NATS message to a `#` subscriber
-# (ocpp.CP1.in.Heartbeat arrives as ocpp/CP1/in/Heartbeat), our own readings and acks included.
-OWN_SUBJECTS: Final = ("ocpp/#", "telemetry/#", "events/#", "cmd/#", "evbus/#", "_INBOX/#")
 PUBLISH_BUDGET_S: Final = 10.0
 FIRST_BACKOFF_S: Final = 0.5
 REMEMBERED_TOPICS: Final = 100_000  # last payload digest per topic, for retained replays
-UNMATCHED_KEPT: Final = 1000  # distinct unmatched topics listed in status()
+UNMATCHED_KEPT: Final = 1000  # distinct unmatched topics remembered
+UNMATCHED_SHOWN: Final = 100  # the newest of them in status()
+RATE_WINDOW_S: Final = 10  # messages/s in status() is over this many seconds
 _HEADER_SAFE: Final = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
@@ -117,9 +120,9 @@ def split_filters(text: str | None) -> tuple[str, ...]:
 class Counters:
     """What the gateway did since it started (for /api/mqtt/status and /metrics). ``outcomes``
     counts messages by what became of them: reading, unchanged, ignored (a family's topic with
-    nothing to normalise), unmatched, invalid, dropped (EVBUS_MQTT_IGNORE and evbus's own subjects:
-    not stored), replayed (a retained value replayed unchanged after a reconnect: not stored again),
-    not_stored."""
+    nothing to normalise), unmatched, invalid, dropped (evbus's own subjects, EVBUS_MQTT_IGNORE and
+    the operators' ignore filters: not stored), replayed (a retained value replayed unchanged after a
+    reconnect: not stored again), not_stored."""
 
     received: int = 0
     stored: int = 0
@@ -132,6 +135,33 @@ class Counters:
         return outcome
 
 
+class RecentRate:
+    """Events per second over the last ``window`` seconds, in one-second buckets: what the gateway
+    does now, not a lifetime average (which a night of silence would drag down for a day)."""
+
+    def __init__(self, now: float, window: int = RATE_WINDOW_S) -> None:
+        self.window = window
+        self.started = now
+        self._counts = [0] * window
+        self._second = int(now)
+
+    def tick(self, now: float) -> None:
+        second = int(now)
+        if second != self._second:
+            self._advance(second)
+        self._counts[second % self.window] += 1
+
+    def per_second(self, now: float) -> float:
+        self._advance(int(now))
+        span = min(float(self.window), max(now - self.started, 1.0))
+        return round(sum(self._counts) / span, 3)
+
+    def _advance(self, second: int) -> None:
+        for passed in range(self._second + 1, min(second, self._second + self.window) + 1):
+            self._counts[passed % self.window] = 0
+        self._second = max(second, self._second)
+
+
 class MqttGateway:
     def __init__(
         self,
@@ -141,6 +171,7 @@ class MqttGateway:
         url: str,
         gateway_id: str | None = None,
         families_: tuple[Family, ...] | None = None,
+        writable: dict[str, tuple[Writable, ...]] | None = None,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -150,20 +181,24 @@ class MqttGateway:
         self.id = gateway_id or settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}"
         self.client_id = settings.mqtt_client_id or f"evbus-{self.id}"
         self.topics = split_filters(settings.mqtt_topics) or ("#",)
-        self.ignore = OWN_SUBJECTS + split_filters(settings.mqtt_ignore)
-        self._ignored = MQTTMatcher()  # one tree for every filter: 0.9 us a message, not 15 (a tree per filter)
-        for topic_filter in self.ignore:
-            self._ignored[topic_filter] = True
+        self.filters = IgnoreFilters(split_filters(settings.mqtt_ignore))  # + the operators' (control plane)
         if families_ is None:
             loaded = generic.load(settings.mqtt_mappings) if settings.mqtt_mappings else ()
             families_ = loaded + families.builtin()
         self.families = families_
+        self.writable = families.writable() if writable is None else writable
         self.clock = clock
         self.monotonic = monotonic
         self.store = Store(nc)
         self.devices = Devices()
         self.counters = Counters()
+        self.rate = RecentRate(monotonic())
         self.connected = False
+        self.client: aiomqtt.Client | None = None  # while connected: what settings are published with
+        self.started_at = rfc3339(clock())
+        self.since = self.started_at  # of the last connect, or of the last loss of the broker
+        self.echoes = Echoes()
+        self.control = ControlPlane(self)
         self.unmatched_topics: OrderedDict[str, None] = OrderedDict()
         self._last_payload: OrderedDict[str, bytes] = OrderedDict()
         self._session = secrets.token_hex(4)
@@ -179,12 +214,19 @@ class MqttGateway:
         """Start storing; the broker connection is made (and remade) in the background, so a broker
         that is down does not stop the rest of evbus from starting."""
         await self.store.start()
+        try:
+            await self.control.start()  # the operators' ignore filters apply from the first message on
+        except BaseException:
+            await self.control.stop()
+            await self.store.stop()
+            raise
         self._tasks = [
             asyncio.create_task(self._connection(), name="mqtt-connection"),
             asyncio.create_task(self._watch_silence(), name="mqtt-silence"),
         ]
 
     async def stop(self) -> None:
+        await self.control.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -192,21 +234,37 @@ class MqttGateway:
                 await task
         await self.store.stop()
 
-    def status(self) -> dict[str, object]:
-        return {
-            "broker": self.broker.address,
-            "clientId": self.client_id,
-            "connected": self.connected,
-            "subscriptions": list(self.topics),
-            "ignored": list(self.ignore),
-            "devices": len(self.devices),
-            "unmatchedTopics": list(self.unmatched_topics),
-            "received": self.counters.received,
-            "stored": self.counters.stored,
-            "readings": self.counters.readings,
-            "connects": self.counters.connects,
-            "outcomes": dict(self.counters.outcomes),
-        }
+    def status(self) -> MqttStatus:
+        """What ``GET /api/mqtt/status`` shows of this gateway (``evbus.mqtt.{gateway}.status``)."""
+        return MqttStatus(
+            gateway=self.id,
+            broker=self.broker.address,
+            client_id=self.client_id,
+            connected=self.connected,
+            since=self.since,
+            connects=self.counters.connects,
+            started_at=self.started_at,
+            subscriptions=list(self.topics),
+            messages_per_second=self.rate.per_second(self.monotonic()),
+            received=self.counters.received,
+            stored=self.counters.stored,
+            readings=self.counters.readings,
+            outcomes=dict(self.counters.outcomes),
+            devices=len(self.devices),
+            topics_seen=len(self._last_payload),
+            unmatched_topics=list(reversed(self.unmatched_topics))[:UNMATCHED_SHOWN],
+            unmatched_topic_count=len(self.unmatched_topics),
+            ignored=FilterOrigins(
+                built_in=list(self.filters.built_in),
+                setting=list(self.filters.setting),
+                operator=list(self.filters.operator),
+            ),
+        )
+
+    def forget_unmatched(self) -> None:
+        """Drop the unmatched topics an ignore filter now matches (they are no longer stored)."""
+        for topic in [t for t in self.unmatched_topics if self.filters.drops(t)]:
+            del self.unmatched_topics[topic]
 
     async def _connection(self) -> None:
         delay = FIRST_BACKOFF_S
@@ -223,6 +281,7 @@ class MqttGateway:
                     clean_session=True,
                     keepalive=30,
                 ) as client:
+                    self.client = client
                     await self._subscribed(client)
                     delay = FIRST_BACKOFF_S
                     async for message in client.messages:
@@ -237,8 +296,11 @@ class MqttGateway:
                 reason = str(exc)
             except OSError as exc:
                 reason = repr(exc)
+            finally:
+                self.client = None
             if self.connected:
                 self.connected = False
+                self.since = self._now()
                 log.warning("MQTT broker %s lost: %s", self.broker.address, reason)
                 await self._event(
                     MqttEvent(
@@ -254,6 +316,7 @@ class MqttGateway:
         for topic_filter in self.topics:
             await client.subscribe(topic_filter, qos=1)
         self.connected = True
+        self.since = self._now()
         self.counters.connects += 1
         self._session = secrets.token_hex(4)
         log.info("MQTT gateway %s subscribed to %s on %s", self.id, ",".join(self.topics), self.broker.address)
@@ -266,7 +329,8 @@ class MqttGateway:
         (``reading``, ``unchanged``, ``ignored``, ``unmatched``, ``invalid``, ``dropped``,
         ``replayed``, ``not_stored``). Never raises for anything a device sent."""
         self.counters.received += 1
-        if next(self._ignored.iter_match(topic), False):
+        self.rate.tick(self.monotonic())
+        if self.filters.drops(topic):
             return self.counters.count("dropped")
         digest = hashlib.blake2b(payload, digest_size=16).digest()
         if retained and self._last_payload.get(topic) == digest:
@@ -289,7 +353,7 @@ class MqttGateway:
             except Exception as exc:  # a mapping bug must not stop the gateway
                 log.exception("mapping failed on %r", topic)
                 outcome = Invalid("", None, f"mapping failed: {exc!r}")
-        applied = self._apply(outcome, mono, at, live=not retained) if isinstance(outcome, Update) else []
+        applied = self._apply(outcome, topic, mono, at, live=not retained) if isinstance(outcome, Update) else []
         label = _label(outcome, applied)
         headers = {
             subjects.H_MQTT_TOPIC: header_topic(topic),
@@ -328,14 +392,18 @@ class MqttGateway:
             await self._invalid(topic, outcome, at)
         elif label == "unmatched":
             await self._unmatched(topic, at)
+        if self.echoes and not retained and isinstance(outcome, Update):
+            self.echoes.saw(outcome)  # a device showing a setting written to it, its reading stored
         return label
 
     def _apply(
-        self, update: Update, mono: float, at: str, *, live: bool
+        self, update: Update, topic: str, mono: float, at: str, *, live: bool
     ) -> list[tuple[DeviceState, list[str], tuple[str, ...]]]:
         applied = []
         for state in self.devices.targets(update):
             own = state.device == update.device
+            if own:
+                state.topic = topic
             changed = state.apply(update if own else replace(update, values={}, flags=()), live=live)
             if live:
                 state.seen(mono, at)

@@ -122,6 +122,24 @@ async def test_a_bad_query_parameter_is_a_400_naming_it(
     assert f"'{param}'" in body["error"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/messages", "/api/transactions", "/api/security", "/api/devices/evcc.lp1/readings"]
+)
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("0001-01-01T00:00:00+01:00", None), (None, "9999-12-31T23:59:59-01:00"), (None, "0001-01-01T00:30:00+01:00")],
+)
+async def test_times_without_a_utc_form_are_the_ends_of_time_not_a_500(
+    site: tuple[Stack, str], path: str, since: str | None, until: str | None
+) -> None:
+    stack, _ = site
+    params = {name: value for name, value in (("since", since), ("until", until)) if value is not None}
+    async with stack.http() as api:
+        response = await api.get(path, params=params)
+    assert response.status_code in (200, 400, 404), response.text  # a range from or to the end of time
+    assert response.headers["content-type"].startswith("application/json")
+
+
 async def test_a_missing_required_parameter_is_a_400_naming_it(site: tuple[Stack, str]) -> None:
     stack, _ = site
     async with stack.http() as api:

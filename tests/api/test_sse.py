@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import socket
 import uuid
@@ -22,6 +21,8 @@ from ocpp.v16 import call as call16
 
 from api.live import Hub, Live
 from evbus.settings import Settings
+from schemas import subjects
+from schemas.telemetry import Reading, encode
 from tests.conftest import API_TOKEN, Stack, running, stack_settings
 from tests.projections.synthetic import Message, Script, publish
 from tests.sse import Event, Reader, open_stream
@@ -44,7 +45,14 @@ async def site(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Async
     # No CSMS processor: the tests publish stations' CALLs and our answers themselves.
     settings = settings_for(nats_url, tmp_path_factory.mktemp("sse"))
     async with running(settings, processor=False, api=True) as stack:
-        yield stack
+        try:
+            yield stack
+        finally:
+            # Tens of thousands of stations' CALLs stored here have no answers: left in the
+            # session's stream, the next module's CSMS processor (the durable consumer every stack
+            # shares) would answer them all while that module's tests run.
+            for station in STATIONS:
+                await stack.js.purge_stream(subjects.STREAM_OCPP, subject=f"ocpp.{subjects.token(station)}.>")
 
 
 def live_of(stack: Stack) -> Live:
@@ -53,16 +61,10 @@ def live_of(stack: Stack) -> Live:
     return stack.api.services.live
 
 
-def new_script() -> Script:
-    """A script whose ``Nats-Msg-Id``s no other script of the session uses (JetStream would drop
-    them as duplicates)."""
-    return Script(ids=itertools.count(uuid.uuid4().int % 10**12 * 10**6))
-
-
 def heartbeats(station: str, count: int, script: Script | None = None, size: int = 0) -> list[Message]:
     """``count`` Heartbeat CALLs and answers of ``station`` (2 x count frames); ``size`` pads each
     CALL's payload with that many bytes."""
-    s = script or new_script()
+    s = script or Script()
     out: list[Message] = []
     for i in range(count):
         req = {"pad": "x" * size} if size else {}
@@ -70,8 +72,13 @@ def heartbeats(station: str, count: int, script: Script | None = None, size: int
     return out
 
 
+STATIONS: set[str] = set()  # every station this module made up
+
+
 def new_station() -> str:
-    return f"SSE-{uuid.uuid4().hex[:8]}"
+    station = f"SSE-{uuid.uuid4().hex[:8]}"
+    STATIONS.add(station)
+    return station
 
 
 def frames(events: list[Event]) -> list[dict]:
@@ -80,6 +87,7 @@ def frames(events: list[Event]) -> list[dict]:
 
 async def test_frames_arrive_in_order_with_the_fields_of_api_messages(site: Stack, api: httpx.AsyncClient) -> None:
     station = new_station()
+    written = live_of(site).ocpp.written
     async with open_stream(api, "/api/messages/stream", identity=station) as stream:
         connected = await stream.next()
         assert connected.event == "connected"
@@ -90,6 +98,7 @@ async def test_frames_arrive_in_order_with_the_fields_of_api_messages(site: Stac
     assert ids == sorted(ids)
     assert len(set(ids)) == 40
     assert [m["id"] for m in frames(got)] == ids  # the id is the stream sequence
+    assert live_of(site).ocpp.written > written, "a caught-up client gets its events straight on its socket"
     await site.projected()
     listed = (await api.get("/api/messages", params={"identity": station, "order": "asc", "limit": 100})).json()
     for m in listed:
@@ -99,7 +108,7 @@ async def test_frames_arrive_in_order_with_the_fields_of_api_messages(site: Stac
 
 async def test_reconnect_with_last_event_id_gets_exactly_what_was_missed(site: Stack, api: httpx.AsyncClient) -> None:
     station = new_station()
-    script = new_script()
+    script = Script()
     async with open_stream(api, "/api/messages/stream", identity=station) as stream:
         await stream.next()
         await publish(site.js, heartbeats(station, 5, script))
@@ -161,7 +170,7 @@ async def _at_least(value: int, target: int) -> bool:
 async def test_resume_across_an_api_restart(nats_url: str, tmp_path: Path) -> None:
     station = new_station()
     settings = settings_for(nats_url, tmp_path)
-    script = new_script()
+    script = Script()
     async with (
         running(settings, gateway=False, processor=False, api=True) as stack,
         stack.http() as api,
@@ -196,7 +205,7 @@ async def test_heartbeat_comments_arrive_on_an_idle_stream(api: httpx.AsyncClien
 
 async def test_filters_select_station_direction_type_and_method(site: Stack, api: httpx.AsyncClient) -> None:
     station, other = new_station(), new_station()
-    script = new_script()
+    script = Script()
     messages = heartbeats(other, 2, script) + heartbeats(station, 2, script)
     messages += script.call(station, f"{station}-c", "ocpp1.6", "Authorize", {"idTag": "T1"}, {"idTagInfo": {}}, 9)
     async with contextlib.AsyncExitStack() as streams:
@@ -245,7 +254,7 @@ async def test_a_stalled_client_gets_overflow_and_the_others_are_unaffected(
         "Accept: text/event-stream\r\n\r\n"
     )
     await loop.sock_sendall(stalled, request.encode())
-    script = new_script()
+    script = Script()
     sent = 0
     try:
         await eventually(lambda: _clients(live.ocpp, 1))
@@ -277,7 +286,7 @@ async def test_a_stalled_client_gets_overflow_and_the_others_are_unaffected(
                 raw += chunk
     finally:
         stalled.close()
-    text = raw.decode(errors="replace")
+    text = dechunk(raw).decode(errors="replace")
     assert "event: overflow" in text
     ids = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
     assert ids[1:-1] == [int(e.id or 0) for e in got][: len(ids) - 2], "in order, none skipped, until it fell behind"
@@ -290,6 +299,86 @@ async def test_a_stalled_client_gets_overflow_and_the_others_are_unaffected(
         rest = await resumed.events(len(missed), timeout=30, name="message")
     assert [int(e.id or 0) for e in rest] == missed
     assert live.overflows == overflows + 1
+
+
+async def test_a_client_that_pauses_reading_gets_every_event_once_in_order(site: Stack) -> None:
+    """A caught-up client gets events written straight to its socket; when it stops reading and
+    its socket fills, it goes back to its buffer, and once it reads again it gets the rest of the
+    buffer and then live events straight again: every event once, in order."""
+    station = new_station()
+    hub = live_of(site).ocpp
+    slowed = hub.slowed
+    port = httpx.URL(site.api_url).port
+    paused = socket.socket()
+    paused.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window stays small
+    paused.setblocking(False)
+    loop = asyncio.get_running_loop()
+    raw = b""
+
+    async def read_until(ids: int) -> None:
+        nonlocal raw
+        async with asyncio.timeout(30):
+            while raw.count(b"\nid: ") < ids:
+                chunk = await loop.sock_recv(paused, 1 << 20)
+                assert chunk, "the stream ended"
+                raw += chunk
+
+    try:
+        await loop.sock_connect(paused, ("127.0.0.1", port))
+        request = (
+            f"GET /api/messages/stream?identity={station} HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {API_TOKEN}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        await loop.sock_sendall(paused, request.encode())
+        await read_until(1)  # connected
+        await eventually(lambda: _direct(hub, 1))
+        script = Script()
+        # 7 MB of events (more than the kernel buffers), 1 800 events (fewer than BUFFER)
+        first = heartbeats(station, 900, script, size=8000)
+        await publish(site.js, first)
+        await eventually(lambda: _slowed(hub, slowed))  # its socket filled up while it did not read
+        await read_until(1 + len(first))
+        await eventually(lambda: _direct(hub, 1))  # caught up: straight to the socket again
+        second = heartbeats(station, 50, script)
+        await publish(site.js, second)
+        await read_until(1 + len(first) + len(second))
+    finally:
+        paused.close()
+    ids = [int(line[4:]) for line in dechunk(raw).decode(errors="replace").splitlines() if line.startswith("id: ")]
+    events = ids[1:]  # after connected's
+    assert len(events) == len(first) + len(second)
+    assert events == sorted(set(events)), "in order, none twice"
+    assert events[-1] - events[0] == len(events) - 1, "none skipped"
+    assert b"event: overflow" not in raw
+
+
+def dechunk(raw: bytes) -> bytes:
+    """The body of an HTTP/1.1 answer in chunked encoding as read off the socket so far (the last
+    chunk may be incomplete); fails on any framing error, so the hubs' own chunks are checked too."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower(), head
+    body, view = [], memoryview(rest)
+    while view:
+        line_end = bytes(view[:20]).find(b"\r\n")
+        if line_end < 0:
+            break  # the size line is still on its way
+        size = int(bytes(view[:line_end]), 16)  # ValueError on anything but a hex size
+        start = line_end + 2
+        if len(view) < start + size + 2:
+            body.append(bytes(view[start : start + size]))  # the last, incomplete chunk
+            break
+        assert bytes(view[start + size : start + size + 2]) == b"\r\n", "a chunk ends with CRLF"
+        body.append(bytes(view[start : start + size]))
+        view = view[start + size + 2 :]
+    return b"".join(body)
+
+
+async def _direct(hub: Hub, count: int) -> bool:
+    return sum(c.direct for c in hub.clients) >= count
+
+
+async def _slowed(hub: Hub, before: int) -> bool:
+    return hub.slowed > before
 
 
 async def _clients(hub: Hub, count: int) -> bool:
@@ -338,9 +427,51 @@ async def _held_none(site: Stack) -> bool:
 
 async def test_streams_need_a_token(site: Stack) -> None:
     async with site.http(token=None) as anonymous:
-        for path in ("/api/messages/stream", "/api/events/stream", "/api/security/stream", "/api/telemetry/stream"):
+        for path in (
+            "/api/messages/stream",
+            "/api/events/stream",
+            "/api/security/stream",
+            "/api/devices/stream",
+            "/api/telemetry/stream",
+        ):
             answer = await anonymous.get(path)
             assert answer.status_code == 401, path
+
+
+async def test_device_readings_are_streamed_filtered_and_resumable(site: Stack, api: httpx.AsyncClient) -> None:
+    source, device = "evcc", f"lp.{uuid.uuid4().hex[:6]}"  # a '.' in a device name is escaped in its id
+    device_id = f"evcc.{subjects.token(device)}"
+
+    async def reading(power: float, n: int) -> None:
+        at = "2026-11-21T10:00:00.000000Z"
+        body = Reading(source=source, device=device, kind="evse", ts=at, changed=["powerW"], power_w=power)
+        headers = {subjects.H_MSG_ID: f"sse-test:{device}:{n}"}
+        await site.js.publish(subjects.telemetry(source, device), encode(body), headers=headers)
+
+    async with (
+        open_stream(api, "/api/devices/stream", device=device_id) as mine,
+        open_stream(api, "/api/devices/stream", source="go-e") as others,
+    ):
+        start = (await mine.next()).id
+        await others.next()
+        await site.js.publish("telemetry.raw.mqtt.evcc.loadpoints.1.chargePower", b"1000")  # raw: not a reading
+        for n, power in enumerate((1000.0, 2000.0, 3000.0)):
+            await reading(power, n)
+        got = await mine.events(3, name="reading")
+        with pytest.raises(TimeoutError):
+            await others.events(1, timeout=0.5)  # go-e: none of these
+    data = [e.json() for e in got]
+    assert [d["powerW"] for d in data] == [1000.0, 2000.0, 3000.0]
+    assert {d["id"] for d in data} == {device_id}
+    assert (data[0]["device"], data[0]["source"], data[0]["kind"]) == (device, source, "evse")
+    assert [int(e.id or 0) for e in got] == [d["seq"] for d in data]
+    async with open_stream(api, "/api/devices/stream", device=device_id, last_event_id=got[0].id) as resumed:
+        await resumed.next()
+        rest = await resumed.events(2, name="reading")
+    assert [e.json()["powerW"] for e in rest] == [2000.0, 3000.0]
+    async with open_stream(api, "/api/devices/stream", device=device_id, last_event_id=start) as again:
+        await again.next()
+        assert len(await again.events(3, name="reading")) == 3
 
 
 async def test_a_station_connecting_shows_in_events_and_messages(full_stack: Stack) -> None:

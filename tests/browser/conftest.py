@@ -39,6 +39,9 @@ async def site(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Async
         pytest.fail(f"the dashboard's libraries are missing from {dashboard.VENDOR}: run make install")
     settings = stack_settings(nats_url, tmp_path_factory.mktemp("dashboard"))
     async with running(settings, api=True) as stack:
+        # A new read model folds every stream of the test session first (hundreds of thousands of
+        # messages by now): the pages' 10 s expectations start once it has caught up.
+        await stack.projected(timeout=180)
         yield stack
 
 

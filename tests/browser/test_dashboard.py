@@ -16,19 +16,12 @@ from ocpp.v16 import call as call16
 from playwright.async_api import Page, expect
 
 from api import dashboard
+from tests.browser.support import log_in
 from tests.conftest import API_TOKEN, Stack
 from tests.stations import Station16
 from tests.support import charge_point, eventually, present
 
 pytestmark = pytest.mark.nats
-
-
-async def log_in(page: Page) -> None:
-    """Sign in with the admin token and wait for the overview."""
-    await page.goto("/")
-    await page.get_by_label("Token", exact=True).fill(API_TOKEN)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 @contextlib.asynccontextmanager
@@ -81,6 +74,7 @@ async def test_a_station_connects_and_its_frames_appear_live(page: Page, site: S
         await expect(row).to_contain_text("ocpp1.6")
 
         await page.get_by_role("link", name="Message log", exact=True).click()
+        await page.get_by_label("Station", exact=True).fill(station)  # the session's other traffic aside
         frames = page.locator(".log-row").filter(has_text=station)
         await expect(frames.filter(has_text="BootNotification").first).to_be_visible()
 

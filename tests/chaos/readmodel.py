@@ -10,13 +10,12 @@ import httpx
 from nats.aio.client import Client as NATS
 
 from evbus.bootstrap import PROJECTION_FILE
-from projections.runner import STREAMS
+from projections.runner import stream_heads
 from tests.chaos.waits import until
 
 
 async def heads(nc: NATS) -> dict[str, int]:
-    js = nc.jetstream()
-    return {stream: (await js.stream_info(stream)).state.last_seq for stream in STREAMS}
+    return await stream_heads(nc.jetstream())
 
 
 async def caught_up(api_url: str, nc: NATS, timeout: float = 30.0) -> dict[str, int]:

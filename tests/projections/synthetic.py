@@ -1,13 +1,15 @@
-"""A synthetic but realistic OCPP/EVENTS stream, published with the gateway's and processor's
-headers: connections, boots, statuses, 1.6 and 2.0.1 transactions with meter values, a CALLERROR,
-a malformed frame, a station retrying a CALL, security events; operator commands and what they
-cause (reservations used, cancelled, refused and expired, local lists, firmware and diagnostics
-status) and their events."""
+"""A synthetic but realistic OCPP/EVENTS/TELEMETRY stream, published with the gateway's and
+processor's headers: connections, boots, statuses, 1.6 and 2.0.1 transactions with meter values, a
+CALLERROR, a malformed frame, a station retrying a CALL, security events; operator commands and
+what they cause (reservations used, cancelled, refused and expired, local lists, firmware and
+diagnostics status) and their events; MQTT devices' readings with raw messages between them
+(sessions, evcc's restart burst, a gateway restart's retained replay, a body that is no reading)."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,8 @@ from projections import fold
 from projections.batch import Batch
 from schemas import subjects
 from schemas.commands import CommandEvent, encode
+from schemas.telemetry import Reading
+from schemas.telemetry import encode as encode_reading
 
 
 @dataclass
@@ -30,12 +34,18 @@ class Message:
     data: bytes
 
 
+def fresh_ids() -> Iterator[int]:
+    """``Nats-Msg-Id`` numbers no other script of the test session uses: tests share one
+    nats-server, whose streams drop a message whose id they saw in the last 2 minutes."""
+    return itertools.count(uuid.uuid4().int % 10**12 * 10**6)
+
+
 @dataclass
 class Script:
     """Builds the messages of many stations' sessions, interleaved like real traffic."""
 
     t0: datetime = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
-    ids: Iterator[int] = field(default_factory=itertools.count)
+    ids: Iterator[int] = field(default_factory=fresh_ids)
 
     def at(self, seconds: float) -> str:
         return (self.t0 + timedelta(seconds=seconds)).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -271,16 +281,99 @@ RAW_ACCEPTED = msgspec.Raw(b'{"status":"Accepted"}')
 RAW_DETAILS = msgspec.Raw(b'{"why":["x",1]}')
 
 
+# --- telemetry ----------------------------------------------------------------------------------
+
+T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_readings = itertools.count()
+
+
+def reading(source: str, device: str, t: float, **fields: Any) -> Message:
+    """A reading as the MQTT gateway publishes it: the device's whole state after a message at
+    ``t`` seconds after :data:`T0` (``changed`` is not what the fold reads; it is left empty)."""
+    fields.setdefault("changed", [])
+    fields.setdefault("kind", "evse")
+    fields.setdefault("raw_topic", f"{source}/{device}")  # None: a reading the gateway writes itself
+    body = Reading(source=source, device=device, ts=at(t), **fields)
+    headers = {subjects.H_MQTT_GATEWAY: "gw-1", subjects.H_MSG_ID: f"r:{next(_readings)}"}
+    return Message(subjects.telemetry(source, device), headers, encode_reading(body))
+
+
+def raw(topic: str, payload: bytes = b"1") -> Message:
+    """A raw MQTT message (``telemetry.raw.mqtt.…``): stored beside the readings, never projected."""
+    return Message(subjects.mqtt_raw(topic), {subjects.H_MSG_ID: f"raw:{next(_readings)}"}, payload)
+
+
+def device_traffic(devices: int, evcc: str = "evcc", charger: str = "openevse") -> list[Message]:
+    """``devices`` evcc loadpoints (``{evcc}.lp{n}``) and as many charging-only devices
+    (``{charger}.oe{n}``, no ``connected``), interleaved round-robin, each with a raw message before
+    every reading, as the gateway stores them:
+
+    - evcc: online and unplugged; plugged in (session 1), charging with a rising counter, unplugged
+      with its session energy; evcc's restart burst (every value erased: NULL, not 0); the gateway
+      restarts and the broker replays retained values (``title`` only first, then ``connected``:
+      opens nothing); plugged in again, live (session 2, still active).
+    - charging-only: charges (session 1) and stops; charges again (session 2, active). Device 0
+      also publishes one body that is not a reading.
+    """
+    lanes = []
+    for n in range(devices):
+        lp, oe, e0 = f"lp{n}", f"oe{n}", 10_000.0 * (n + 1)
+        base = {"online": True, "last_seen_at": at(0), "title": f"Garage {n}", "mode": "pv"}
+        loadpoint = [
+            reading(evcc, lp, 0, connected=False, charging=False, energy_wh=e0, **base),
+            reading(evcc, lp, 60, connected=True, charging=False, energy_wh=e0, session_energy_wh=0, **base),
+            reading(evcc, lp, 61, connected=True, charging=True, power_w=7200.5, currents_a=[10.5, 10.5, 10.5],
+                    voltages_v=[230.1, 229.9, None], energy_wh=e0 + 100, session_energy_wh=100, soc_pct=40, **base),
+            reading(evcc, lp, 1861, connected=True, charging=True, power_w=7000, energy_wh=e0 + 3600,
+                    session_energy_wh=3600, soc_pct=70, **base),
+            reading(evcc, lp, 1900, connected=False, charging=False, power_w=0, energy_wh=e0 + 3700,
+                    session_energy_wh=3650, soc_pct=71, **base),
+            # evcc restarts: its cleanup erases every value (the gateway's reading leaves them out)
+            reading(evcc, lp, 2000, online=True, last_seen_at=at(2000)),
+            # the gateway restarts: replayed retained values, the title first, then the plug
+            reading(evcc, lp, 2100, retained=True, title=f"Garage {n}"),
+            reading(evcc, lp, 2100.1, retained=True, title=f"Garage {n}", connected=True, energy_wh=e0 + 3700),
+            reading(evcc, lp, 2200, connected=True, charging=True, power_w=3600, energy_wh=e0 + 3800,
+                    session_energy_wh=100, online=True, last_seen_at=at(2200), title=f"Garage {n}"),
+        ]  # fmt: skip
+        charging_only = [
+            reading(charger, oe, 10, charging=False, energy_wh=e0, online=True),
+            reading(charger, oe, 20, charging=True, power_w=3000, energy_wh=e0, online=True),
+            reading(charger, oe, 920, charging=True, power_w=3000, energy_wh=e0 + 750, online=True),
+            reading(charger, oe, 930, charging=False, power_w=0, energy_wh=e0 + 760, online=True),
+            reading(charger, oe, 1000, charging=True, power_w=1000, online=True),  # no counter yet
+            reading(charger, oe, 1100, charging=True, power_w=1000, energy_wh=e0 + 800, online=True),
+        ]
+        lane = []
+        for m in [*loadpoint, *charging_only]:
+            lane += [raw(f"{m.subject.split('.')[1]}/{m.subject.split('.')[2]}/x"), m]
+        if n == 0:
+            lane.append(Message(subjects.telemetry(charger, oe), {}, b"not a reading"))
+        lanes.append(lane)
+    return [m for group in itertools.zip_longest(*lanes) for m in group if m is not None]
+
+
 def project(con: duckdb.DuckDBPyConnection, messages: list[Message], batch_size: int) -> None:
     """Fold ``messages`` into ``con`` as the runner would, ``batch_size`` at a time (each stream
-    numbered from 1 in the order given), without a server."""
-    seqs = {"OCPP": 0, "EVENTS": 0}
+    numbered from 1 in the order given), without a server. Raw MQTT messages take a TELEMETRY
+    sequence but are not folded: the runner's filter (``telemetry.*.*``) never delivers them."""
+    seqs = {"OCPP": 0, "EVENTS": 0, "TELEMETRY": 0}
     batch = Batch()
     for i, m in enumerate(messages):
         stream_ns = 1_795_000_000_000_000_000 + i * 1000
         if m.subject.startswith("events."):
             seqs["EVENTS"] += 1
             batch.add_event(seqs["EVENTS"], stream_ns, m.subject, m.headers, m.data)
+        elif m.subject.startswith("telemetry."):
+            seqs["TELEMETRY"] += 1
+            if m.subject.count(".") == 2:
+                batch.add_reading(seqs["TELEMETRY"], stream_ns, m.subject, m.headers, m.data)
         else:
             seqs["OCPP"] += 1
             batch.add_ocpp(seqs["OCPP"], stream_ns, m.subject, m.headers, m.data)

@@ -24,7 +24,7 @@ from projections import schema
 from projections.rebuild import RebuildError, rebuild
 from projections.runner import Projection
 from schemas import streams
-from tests.projections.synthetic import Script, command_events, publish, security_events
+from tests.projections.synthetic import Script, command_events, device_traffic, publish, security_events
 from tests.support import eventually
 
 COMPARED = [t for t in schema.TABLES if t != "meta"]
@@ -59,23 +59,33 @@ def events_of(stations: int) -> int:
     return SECURITY_EVENTS + 3 * stations + 2
 
 
-async def fill(nc: NATS, stations: int) -> int:
+async def fill(nc: NATS, stations: int, devices: int = 0) -> int:
+    """Publish the OCPP and EVENTS traffic of ``stations`` stations and, with ``devices``, MQTT
+    devices' readings and raw messages; returns how many OCPP and EVENTS messages."""
     messages = Script().traffic(stations) + security_events(SECURITY_EVENTS) + command_events(stations)
     assert len(messages) - len(Script().traffic(stations)) == events_of(stations)
-    for start in range(0, len(messages), 2000):
-        await publish(nc.jetstream(), messages[start : start + 2000])
+    everything = messages + device_traffic(devices)
+    for start in range(0, len(everything), 2000):
+        await publish(nc.jetstream(), everything[start : start + 2000])
     return len(messages)
+
+
+def last_reading(devices: int) -> int:
+    """TELEMETRY's sequence of the last reading :func:`fill` publishes (raw messages count too)."""
+    subjects = [m.subject for m in device_traffic(devices)]
+    return max(i + 1 for i, s in enumerate(subjects) if s.count(".") == 2)
 
 
 async def test_batch_boundaries_and_rebuild_change_nothing(private_nats: tuple[str, NATS], tmp_path: Path) -> None:
     _, nc = private_nats
-    await fill(nc, stations=40)
+    await fill(nc, stations=40, devices=10)
+    await nc.jetstream().publish("telemetry.raw.mqtt.last", b"a raw message after the last reading")
     small = tmp_path / "small-batches.duckdb"
     async with Projection(nc, small, batch_max=7) as projection:  # boundaries fall everywhere
         await projection.catch_up(timeout=60)
     rebuilt = tmp_path / "rebuilt.duckdb"
     heads = await rebuild(nc, rebuilt)
-    assert heads == {"OCPP": pytest.approx(heads["OCPP"]), "EVENTS": events_of(40)}
+    assert heads == {"OCPP": pytest.approx(heads["OCPP"]), "EVENTS": events_of(40), "TELEMETRY": last_reading(10)}
 
     a, b = dump(small), dump(rebuilt)
     for table in COMPARED:
@@ -102,6 +112,11 @@ async def test_batch_boundaries_and_rebuild_change_nothing(private_nats: tuple[s
             40,
             40,
         )
+        # MQTT devices: 10 evcc loadpoints and 10 charging-only devices, two sessions each
+        assert con.execute("SELECT count(*), count(DISTINCT device_id) FROM readings").fetchone() == (150, 20)
+        rows = con.execute("SELECT trigger, status, count(*) FROM device_sessions GROUP BY ALL ORDER BY ALL").fetchall()
+        assert rows == [("charging", "active", 10), ("charging", "completed", 10), ("connected", "active", 10),
+                        ("connected", "completed", 10)]  # fmt: skip
     finally:
         con.close()
 
@@ -188,7 +203,7 @@ async def test_killed_mid_stream_the_projection_loses_and_doubles_nothing(
 
         async def done() -> bool:
             positions = (await client.get("/healthz")).json()["projection"]
-            return positions == {"OCPP": total - events, "EVENTS": events}
+            return positions == {"OCPP": total - events, "EVENTS": events, "TELEMETRY": 0}
 
         await eventually(done, timeout=60)
     rebuilt = tmp_path / "rebuilt.duckdb"

@@ -9,13 +9,17 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.client import Client as NATS
 
 from evbus.embedded_nats import embedded_nats, free_port
+from projections import schema
 from projections.rebuild import rebuild
 from projections.runner import Projection, rest_after
 from schemas import streams
-from tests.projections.synthetic import Script, publish
-from tests.projections.test_rebuild import dump
+from tests.projections.synthetic import Script, device_traffic, publish
+from tests.projections.test_rebuild import dump, private_nats
+
+__all__ = ["private_nats"]  # a fixture
 
 
 @pytest.mark.parametrize("took", [0.001, 0.07, 0.2, 0.33])
@@ -72,3 +76,45 @@ async def test_a_restarted_server_loses_and_doubles_nothing(tmp_path: Path) -> N
         await rebuild(nc, rebuilt)
         await nc.drain()
     assert dump(path) == dump(rebuilt)
+
+
+async def test_a_read_model_of_an_older_schema_is_rebuilt_from_the_streams(
+    private_nats: tuple[str, NATS], tmp_path: Path
+) -> None:
+    _, nc = private_nats
+    await publish(nc.jetstream(), Script().traffic(2) + device_traffic(2))
+    path = tmp_path / "old.duckdb"
+    con = schema.connect(str(path))  # a file of schema 3: no device tables, positions of its own
+    schema.create(con)
+    con.execute("DROP TABLE devices; DROP TABLE readings; DROP TABLE device_sessions")
+    con.execute("UPDATE meta SET value = '3'; INSERT INTO checkpoints VALUES ('OCPP', 5), ('EVENTS', 1)")
+    con.close()
+    async with Projection(nc, path) as projection:
+        await projection.catch_up(timeout=30)
+        assert projection.positions["TELEMETRY"] > 0
+    con = schema.connect(str(path))
+    try:
+        assert schema.version(con) == schema.VERSION == 4
+        assert con.execute("SELECT count(*) FROM devices").fetchone() == (4,)
+    finally:
+        con.close()
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    await rebuild(nc, rebuilt)
+    assert dump(path) == dump(rebuilt)
+
+
+async def test_a_tail_removed_by_a_purge_is_not_waited_for(tmp_path: Path) -> None:
+    """``nats stream purge OCPP --subject 'ocpp.B.>'`` of the newest messages: "caught up" is up to
+    the last message still stored, not the sequence the purged ones had."""
+    script = Script()
+    async with embedded_nats(tmp_path / "nats", client_port=0, mqtt_port=0) as server:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await streams.declare(js)
+        await publish(js, script.traffic(2))
+        await publish(js, script.session_16("PURGED", 0, 0))
+        await js.purge_stream("OCPP", subject="ocpp.PURGED.>")
+        async with Projection(nc, tmp_path / "p.duckdb") as projection:
+            heads = await projection.catch_up(timeout=10)
+        assert heads["OCPP"] < (await js.stream_info("OCPP")).state.last_seq
+        await nc.drain()

@@ -6,6 +6,8 @@ import { html, render, useEffect, useMemo, useState } from './lib.js';
 import { liveStore } from './store.js';
 import { App, useApp } from './ui.js';
 import { Connections } from './views/connections.js';
+import { Device } from './views/device.js';
+import { Devices } from './views/devices.js';
 import { Liveness } from './views/liveness.js';
 import { Login } from './views/login.js';
 import { Messages } from './views/messages.js';
@@ -19,6 +21,7 @@ import { Streams } from './views/streams.js';
 const NAV = [
   ['overview', '#/', 'nav.overview'],
   ['connections', '#/connections', 'nav.connections'],
+  ['devices', '#/devices', 'nav.devices'],
   ['messages', '#/messages', 'nav.messages'],
   ['sessions', '#/sessions', 'nav.sessions'],
   ['metrics', '#/metrics', 'nav.metrics'],
@@ -30,6 +33,7 @@ const NAV = [
 const VIEWS = {
   overview: Overview,
   connections: Connections,
+  devices: Devices,
   messages: Messages,
   sessions: Sessions,
   metrics: Metrics,
@@ -37,16 +41,21 @@ const VIEWS = {
   security: Security,
   streams: Streams,
   station: Station,
+  device: Device,
 };
 
-/** '#/stations/CP%2E1?x=1' -> {name: 'station', id: 'CP.1', query: URLSearchParams} */
+/** A page of one thing and the navigation entry it belongs to. */
+const PARENT = { station: 'connections', device: 'devices' };
+
+/** '#/stations/CP%2E1?x=1' -> {name: 'station', id: 'CP.1', query: URLSearchParams}; '#/devices/{id}' likewise. */
 function parseRoute(hash) {
   const [path, search] = hash.replace(/^#/, '').split('?');
   const parts = path.split('/').filter(Boolean);
   const query = new URLSearchParams(search || '');
   if (parts[0] === 'stations' && parts[1]) return { name: 'station', id: decodeURIComponent(parts[1]), query };
+  if (parts[0] === 'devices' && parts[1]) return { name: 'device', id: decodeURIComponent(parts[1]), query };
   const name = parts[0] || 'overview';
-  return { name: VIEWS[name] ? name : 'overview', query };
+  return { name: VIEWS[name] && !PARENT[name] ? name : 'overview', query };
 }
 
 function useRoute() {
@@ -106,10 +115,10 @@ function GlobalFeeds() {
 function Shell({ route }) {
   const { t, user, logout } = useApp();
   const View = VIEWS[route.name];
-  const active = route.name === 'station' ? 'connections' : route.name;
+  const active = PARENT[route.name] || route.name;
   useEffect(() => {
-    document.title = `${t(route.name === 'station' ? 'nav.connections' : `nav.${route.name}`)} · evbus`;
-  }, [route.name, t]);
+    document.title = `${route.id ? `${route.id} · ` : ''}${t(`nav.${active}`)} · evbus`;
+  }, [route.name, route.id, active, t]);
   return html`<div class="shell">
     <${GlobalFeeds} />
     <nav class="sidebar" aria-label="evbus">
@@ -136,7 +145,7 @@ function Shell({ route }) {
         <button type="button" class="ghost" onClick=${logout}>${t('header.signOut')}</button>
       </header>
       <main class="content">
-        <${View} key=${route.name === 'station' ? `station:${route.id}` : route.name} route=${route} />
+        <${View} key=${route.id ? `${route.name}:${route.id}` : route.name} route=${route} />
       </main>
     </div>
   </div>`;

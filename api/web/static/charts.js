@@ -92,3 +92,54 @@ export function ActionLatencyChart({ rows, labels, height = 260 }) {
   );
   return html`<div class="chart" ref=${box}></div>`;
 }
+
+const SPAN_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200];
+const hhmm = (epoch) => {
+  const d = new Date(epoch * 1000);
+  return `${two(d.getHours())}:${two(d.getMinutes())}`;
+};
+
+/**
+ * A device's power (kW, left axis) and, when it reports one, its vehicle's state of charge (%,
+ * right axis) over time. Readings are a step function (a value holds until the next reading), so
+ * the lines are drawn as steps. `points`: [{at: epoch s, powerW, socPct}], oldest first.
+ */
+export function PowerChart({ points, labels, from, to, height = 240 }) {
+  const box = useRef(null);
+  const span = useRef({ from, to });
+  span.current = { from, to }; // read on every setData: the range slides without a new chart
+  const withSoc = points.some((p) => p.socPct !== null && p.socPct !== undefined);
+  const data = useMemo(() => {
+    const series = [points.map((p) => p.at), points.map((p) => (p.powerW === null || p.powerW === undefined ? null : p.powerW / 1000))];
+    if (withSoc) series.push(points.map((p) => p.socPct ?? null));
+    return series;
+  }, [points, withSoc]);
+  const steps = uPlot.paths.stepped({ align: 1 });
+  useChart(
+    box,
+    (width) => ({
+      width,
+      height,
+      legend: { live: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: true, range: (u, min, max) => [span.current.from ?? min, span.current.to ?? max] },
+        kw: { range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(1, (max ?? 0) * 1.15)] },
+        soc: { range: [0, 100] },
+      },
+      series: [
+        { label: labels.time, value: (u, v) => (v === null ? '–' : clock(v)) },
+        { label: labels.power, scale: 'kw', stroke: '#0f766e', width: 2, fill: 'rgba(15,118,110,0.10)', paths: steps, value: (u, v) => (v === null ? '–' : v.toFixed(2)) },
+        ...(withSoc ? [{ label: labels.soc, scale: 'soc', stroke: '#7c3aed', width: 1.5, dash: [4, 3], paths: steps, points: { show: false }, value: (u, v) => (v === null ? '–' : v.toFixed(0)) }] : []),
+      ],
+      axes: [
+        axis({ incrs: SPAN_STEPS, values: (u, splits, axisIdx, space, step) => splits.map(step < 60 ? clock : hhmm), space: 70 }),
+        axis({ scale: 'kw', size: 50, label: 'kW', labelSize: 14 }),
+        ...(withSoc ? [axis({ scale: 'soc', side: 1, size: 44, grid: { show: false }, label: '%', labelSize: 14 })] : []),
+      ],
+    }),
+    data,
+    [labels.power, labels.soc, labels.time, withSoc],
+  );
+  return html`<div class="chart" ref=${box}></div>`;
+}

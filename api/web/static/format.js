@@ -35,6 +35,13 @@ export function formatter(lang) {
       return `${number(value, i === 0 ? 0 : 1)} ${units[i]}`;
     },
     energy: (wh) => (wh === null || wh === undefined ? '–' : `${number(wh / 1000, 2)} kWh`),
+    /** 850 W, 3,70 kW (a device's power; negative for export where a meter says so). */
+    power(w) {
+      if (w === null || w === undefined) return '–';
+      return Math.abs(w) >= 1000 ? `${number(w / 1000, 2)} kW` : `${number(w, 0)} W`;
+    },
+    /** A measured value with its unit: unit(16, 'A', 1) → 16.0 A; unset → –. */
+    unit: (value, unit, digits = 0) => (value === null || value === undefined ? '–' : `${number(value, digits)} ${unit}`),
     /** 2026-11-21 14:05:03 in local time. */
     dateTime(iso) {
       const d = date(iso);

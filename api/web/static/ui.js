@@ -12,8 +12,16 @@ export function StationLink({ id }) {
   return html`<a class="station" href=${stationHref(id)}>${id}</a>`;
 }
 
+/** A device page's address: the id's own `%` escapes are encoded once more (`%` → `%25`). */
+export const deviceHref = (id) => `#/devices/${encodeURIComponent(id)}`;
+
+export function DeviceLink({ id, title }) {
+  if (!id) return html`<span class="muted">–</span>`;
+  return html`<a class="station" href=${deviceHref(id)}>${title || id}</a>`;
+}
+
 const TONES = {
-  ok: ['online', 'alive', 'accepted', 'available', 'answered', 'operative', 'active', 'info', 'unlocked', 'installed'],
+  ok: ['online', 'alive', 'accepted', 'available', 'answered', 'operative', 'active', 'info', 'unlocked', 'installed', 'applied'],
   busy: ['charging', 'occupied', 'preparing', 'finishing', 'requested', 'sent', 'scheduled', 'downloading', 'installing'],
   warn: ['suspendedev', 'suspendedevse', 'reserved', 'warning', 'silent', 'rejected', 'pending', 'notsupported', 'timed_out', 'timeout', 'rebootrequired'],
   bad: ['faulted', 'critical', 'failed', 'error', 'callerror', 'unlockfailed', 'invalid', 'blocked', 'expired', 'installationfailed', 'downloadfailed'],

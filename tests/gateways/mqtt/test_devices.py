@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gateways.mqtt.devices import Devices
-from gateways.mqtt.profiles import Update
+from gateways.mqtt.devices import Devices, RecentSet
+from gateways.mqtt.families import Esp32Evse
+from gateways.mqtt.profiles import Ignored, Update
 
 
 def test_a_snapshot_carries_every_known_field_and_names_the_changed_ones() -> None:
@@ -50,3 +51,17 @@ def test_the_table_is_bounded() -> None:
         devices.targets(Update("x", str(n)))
     assert len(devices) == 2
     assert devices.targets(Update("x", "new")) == []
+
+
+def test_what_families_remember_of_topics_is_bounded() -> None:
+    remembered = RecentSet(limit=3)
+    for name in ("a", "b", "c", "a", "d"):  # "a" added again: it is recent, "b" is the oldest
+        remembered.add(name)
+    assert len(remembered) == 3
+    assert "b" not in remembered
+    assert all(name in remembered for name in ("a", "c", "d"))
+    evse = Esp32Evse(ids=RecentSet(limit=100))
+    for n in range(1000):
+        evse.apply(f"evse{n}/state", b'{"state":"A1","enabled":true}')
+    assert len(evse.ids) == 100
+    assert isinstance(evse.apply("evse999/enabled/set", b"ON"), Ignored)  # a recent one's command

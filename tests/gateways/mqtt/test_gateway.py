@@ -3,10 +3,8 @@ test session's nats-server MQTT listener, readings and raw messages read back fr
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomqtt
@@ -14,82 +12,18 @@ import msgspec
 import pytest
 from nats.aio.msg import Msg
 
-from evbus import bootstrap
 from evbus.settings import Settings
-from gateways.mqtt.gateway import MqttGateway, topic_of_header
+from gateways.mqtt.gateway import topic_of_header
 from schemas import subjects
-from schemas.telemetry import Reading, decode_reading
 from tests.gateways.mqtt import fixtures
 from tests.gateways.mqtt.fixtures import lines
+from tests.gateways.mqtt.support import device, fresh, latest, mqtt_gateway, raw, true
 from tests.support import eventually, stored
-
-
-class Device:
-    """A real MQTT client publishing as a device would; retained topics are cleared on exit, so
-    no other test of the session gets them replayed."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.retained: set[str] = set()
-
-    async def send(self, messages: list[tuple[str, bytes]], retain: bool = True) -> None:
-        for topic, payload in messages:
-            await self.client.publish(topic, payload, qos=1, retain=retain)
-            if retain:
-                self.retained.add(topic)
-
-
-@contextlib.asynccontextmanager
-async def device(port: int) -> AsyncIterator[Device]:
-    async with aiomqtt.Client("127.0.0.1", port, identifier=f"device-{uuid.uuid4().hex[:8]}") as client:
-        dev = Device(client)
-        try:
-            yield dev
-        finally:
-            for topic in dev.retained:
-                await client.publish(topic, b"", qos=1, retain=True)
-
-
-@contextlib.asynccontextmanager
-async def mqtt_gateway(settings: Settings, topics: str, **changes: Any) -> AsyncIterator[tuple[MqttGateway, Any]]:
-    settings = settings.with_(mqtt_topics=topics, gateway_id=f"gw-{uuid.uuid4().hex[:6]}", **changes)
-    async with bootstrap.bus(settings, embedded=False) as b, bootstrap.mqtt_gateway(b, settings) as gw:
-        await eventually(lambda: _true(gw.connected))
-        yield gw, b.nc.jetstream()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 @pytest.fixture
 def mqtt_settings(settings: Settings, mqtt_port: int) -> Settings:
     return settings.with_(mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}")
-
-
-async def readings(js: Any, source: str, device: str) -> list[Reading]:
-    msgs = await stored(js, subjects.telemetry(source, device), subjects.STREAM_TELEMETRY)
-    return [decode_reading(m.data) for m in msgs]
-
-
-async def latest(js: Any, source: str, device: str, **expected: Any) -> Reading:
-    """The newest reading of a device once it has the expected values."""
-
-    async def check() -> Reading | None:
-        found = await readings(js, source, device)
-        if found and all(getattr(found[-1], k) == v for k, v in expected.items()):
-            return found[-1]
-        return None
-
-    return await eventually(check)
-
-
-async def raw(js: Any, topic: str) -> list[Msg]:
-    return await stored(js, subjects.mqtt_raw(topic), subjects.STREAM_TELEMETRY)
-
-
-def fresh() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 async def test_evcc_fixture_becomes_one_loadpoint_snapshot_and_every_message_is_stored_raw(
@@ -158,9 +92,9 @@ async def test_retained_values_are_marked_and_a_reconnect_does_not_store_them_ag
             # another client takes the gateway's client id: the broker drops the gateway, which
             # reconnects, resubscribes and is sent every retained value again
             async with aiomqtt.Client("127.0.0.1", mqtt_port, identifier=gw.client_id):
-                await eventually(lambda: _true(not gw.connected))
-            await eventually(lambda: _true(gw.counters.connects == 2 and gw.connected))
-            await eventually(lambda: _true(gw.counters.outcomes.get("replayed", 0) >= 8))
+                await eventually(lambda: true(not gw.connected))
+            await eventually(lambda: true(gw.counters.connects == 2 and gw.connected))
+            await eventually(lambda: true(gw.counters.outcomes.get("replayed", 0) >= 8))
             assert len(await raw(js, f"go-eCharger/{serial}/nrg")) == before
 
 
@@ -265,7 +199,7 @@ async def test_malformed_payloads_are_recorded_with_a_reason_and_the_gateway_kee
         odd = (await eventually(lambda: raw(js, bad[4][0])))[-1]
         assert subjects.mqtt_topic_of(odd.subject) == bad[4][0]
         assert (odd.headers or {})[subjects.H_MQTT_OUTCOME] == "unmatched"
-        await eventually(lambda: _true(any(e["kind"] == "unmatched" for e in events)))
+        await eventually(lambda: true(any(e["kind"] == "unmatched" for e in events)))
         invalid = await eventually(lambda: _found([e for e in events if e["kind"] == "invalid"]))
         assert invalid[0]["source"] == "goe"
         assert invalid[0]["reason"]
@@ -282,7 +216,7 @@ async def test_own_subjects_seen_on_the_embedded_listener_are_not_stored_again(
             await dev.send([(f"go-eCharger/{serial}/car", b"1")], retain=False)
             await latest(js, "goe", serial, state="A")
         await gw.nc.publish(f"ocpp.CP-{serial}.in.Heartbeat", b'[2,"1","Heartbeat",{}]')
-        await eventually(lambda: _true(gw.counters.outcomes.get("dropped", 0) >= 2))
+        await eventually(lambda: true(gw.counters.outcomes.get("dropped", 0) >= 2))
         assert await raw(js, f"telemetry/goe/{serial}") == []
 
 

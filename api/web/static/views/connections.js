@@ -43,6 +43,17 @@ function applyEvent(rows, event, filter) {
   return rows;
 }
 
+const PENDING_MS = 60000; // how long a live row waits for the read model to have its connection
+
+/** The read model's page, with the live rows it does not have yet on top (the projection applies
+ * a connection a moment after the event arrives; a reload in between must not hide it). */
+function withPending(data, current) {
+  const known = new Set(data.map((r) => r.connectionId));
+  const since = Date.now() - PENDING_MS;
+  const pending = current.filter((r) => r.pending && !known.has(r.connectionId) && Date.parse(r.connectedAt) > since);
+  return [...pending, ...data].slice(0, LIMIT);
+}
+
 function OpenStation() {
   const { t } = useApp();
   const [id, setId] = useState('');
@@ -62,10 +73,13 @@ export function Connections() {
   const [offset, setOffset] = useState(0);
   const resource = useResource('/api/connections', { ...filter, limit: LIMIT, offset }, { every: 15000 });
   const [rows, setRows] = useState([]);
-  useEffect(() => {
-    if (resource.data) setRows(resource.data);
-  }, [resource.data]);
   const reconcile = useDebounced(resource.reload, 700);
+  useEffect(() => {
+    if (!resource.data) return;
+    const next = offset === 0 ? withPending(resource.data, rows) : resource.data;
+    setRows(next);
+    if (next.some((r) => r.pending)) reconcile(); // ask again until the read model has them
+  }, [resource.data]);
   useStream('/api/events/stream', 'event', (event) => {
     if (event.kind !== 'connection') return;
     if (offset === 0) setRows((r) => applyEvent(r, event, filter).slice(0, LIMIT));

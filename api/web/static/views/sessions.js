@@ -1,33 +1,43 @@
-// Charging sessions (1.6 and 2.x alike), a page at a time, with the CSV export of every match.
+// Charging sessions (OCPP 1.6 and 2.x, and MQTT devices' sessions, each with its source), a page
+// at a time, with the CSV export of every match.
 import { url, useDebounced, useResource, useStream } from '../api.js';
 import { html, useEffect, useState } from '../lib.js';
-import { Badge, Card, Field, Notice, Pager, PageHead, StationLink, useApp } from '../ui.js';
+import { Badge, Card, DeviceLink, Field, Notice, Pager, PageHead, StationLink, useApp } from '../ui.js';
 
 const LIMIT = 50;
 
-export function TransactionTable({ rows, showStation = true }) {
+/** OCPP or MQTT: where a session comes from (`source`, absent before MQTT sessions existed). */
+export function SourceBadge({ source }) {
+  const { t } = useApp();
+  const value = source || 'ocpp';
+  return html`<${Badge} value=${value} label=${t(`source.${value}`)} tone=${value === 'mqtt' ? 'busy' : 'plain'} />`;
+}
+
+/** `forDevice`: an MQTT device's sessions, without the OCPP-only connector, idTag and stop reason. */
+export function TransactionTable({ rows, showStation = true, showSource = true, forDevice = false }) {
   const { t, fmt } = useApp();
   return html`<div class="table-wrap"><table class="grid" aria-label=${t('sessions.title')}>
     <thead>
       <tr>
-        <th>${t('col.transactionId')}</th>${showStation && html`<th>${t('col.identity')}</th>`}<th>${t('col.connector')}</th>
-        <th>${t('col.idTag')}</th><th>${t('col.status')}</th><th>${t('col.startedAt')}</th><th>${t('col.stoppedAt')}</th>
-        <th class="num">${t('col.duration')}</th><th class="num">${t('col.energy')}</th><th>${t('col.stopReason')}</th>
+        <th>${t('col.transactionId')}</th>${showSource && html`<th>${t('col.source')}</th>`}${showStation && html`<th>${t('col.stationOrDevice')}</th>`}${!forDevice && html`<th>${t('col.connector')}</th><th>${t('col.idTag')}</th>`}
+        <th>${t('col.status')}</th><th>${t('col.startedAt')}</th><th>${t('col.stoppedAt')}</th>
+        <th class="num">${t('col.duration')}</th><th class="num">${t('col.energy')}</th>${!forDevice && html`<th>${t('col.stopReason')}</th>`}
       </tr>
     </thead>
     <tbody>
       ${rows.map(
-        (x) => html`<tr key=${`${x.identity}:${x.transactionId}`}>
+        (x) => html`<tr key=${`${x.source}:${x.identity}:${x.transactionId}`} data-source=${x.source || 'ocpp'}>
           <td class="mono ellipsis tx" title=${x.transactionId}>${x.transactionId}</td>
-          ${showStation && html`<td><${StationLink} id=${x.identity} /></td>`}
-          <td class="num">${x.evseId != null && x.connectorId != null ? `${x.evseId}/${x.connectorId}` : (x.connectorId ?? x.evseId ?? '–')}</td>
-          <td class="mono">${x.idTag || '–'}</td>
+          ${showSource && html`<td><${SourceBadge} source=${x.source} /></td>`}
+          ${showStation && html`<td>${x.source === 'mqtt' ? html`<${DeviceLink} id=${x.identity} />` : html`<${StationLink} id=${x.identity} />`}</td>`}
+          ${!forDevice && html`<td class="num">${x.evseId != null && x.connectorId != null ? `${x.evseId}/${x.connectorId}` : (x.connectorId ?? x.evseId ?? '–')}</td>`}
+          ${!forDevice && html`<td class="mono">${x.idTag || '–'}</td>`}
           <td><${Badge} value=${x.status} label=${t(`status.${x.status}`)} /></td>
           <td class="nowrap">${fmt.dateTime(x.startedAt)}</td>
           <td class="nowrap">${x.stoppedAt ? fmt.dateTime(x.stoppedAt) : ''}</td>
           <td class="num nowrap">${fmt.duration(fmt.between(x.startedAt, x.stoppedAt))}</td>
           <td class="num nowrap">${fmt.energy(x.energyWh)}</td>
-          <td>${x.stopReason || ''}</td>
+          ${!forDevice && html`<td>${x.stopReason || ''}</td>`}
         </tr>`,
       )}
     </tbody>
@@ -36,7 +46,7 @@ export function TransactionTable({ rows, showStation = true }) {
 
 export function Sessions({ route }) {
   const { t } = useApp();
-  const [draft, setDraft] = useState({ active: '', identity: route.query.get('identity') || '', idTag: '' });
+  const [draft, setDraft] = useState({ active: '', source: route.query.get('source') || '', identity: route.query.get('identity') || '', idTag: '' });
   const [filter, setFilter] = useState(draft);
   const [offset, setOffset] = useState(0);
   useEffect(() => {
@@ -45,7 +55,7 @@ export function Sessions({ route }) {
       setFilter(draft);
     }, 350);
     return () => clearTimeout(timer);
-  }, [draft.active, draft.identity, draft.idTag]);
+  }, [draft.active, draft.source, draft.identity, draft.idTag]);
   const resource = useResource('/api/transactions', { ...filter, limit: LIMIT, offset }, { every: 15000 });
   const reload = useDebounced(resource.reload, 800);
   useStream('/api/events/stream', 'event', (e) => e.kind === 'transaction' && reload());
@@ -65,8 +75,15 @@ export function Sessions({ route }) {
             <option value="false">${t('status.completed')}</option>
           </select>
         </${Field}>
-        <${Field} label=${t('col.identity')}>
-          <input type="search" value=${draft.identity} onInput=${set('identity')} placeholder=${t('common.any')} aria-label=${t('col.identity')} />
+        <${Field} label=${t('col.source')}>
+          <select value=${draft.source} onChange=${set('source')} aria-label=${t('col.source')}>
+            <option value="">${t('common.all')}</option>
+            <option value="ocpp">${t('source.ocpp')}</option>
+            <option value="mqtt">${t('source.mqtt')}</option>
+          </select>
+        </${Field}>
+        <${Field} label=${t('col.stationOrDevice')}>
+          <input type="search" value=${draft.identity} onInput=${set('identity')} placeholder=${t('common.any')} aria-label=${t('col.stationOrDevice')} />
         </${Field}>
         <${Field} label=${t('sessions.idTag')}>
           <input type="search" value=${draft.idTag} onInput=${set('idTag')} placeholder=${t('common.any')} aria-label=${t('sessions.idTag')} />

@@ -173,7 +173,7 @@ export function Station({ route }) {
   const path = `/api/stations/${encodeURIComponent(id)}`;
   const station = useResource(path, null, { every: 30000 });
   const [txOffset, setTxOffset] = useState(0);
-  const txs = useResource('/api/transactions', { identity: id, limit: TX_LIMIT, offset: txOffset }, { every: 30000 });
+  const txs = useResource('/api/transactions', { identity: id, source: 'ocpp', limit: TX_LIMIT, offset: txOffset }, { every: 30000 });
   const refresh = useDebounced(() => {
     station.reload();
     txs.reload();
@@ -203,7 +203,7 @@ export function Station({ route }) {
       </${Card}>
       <${Card} title=${t('station.connectors')}><${Connectors} connectors=${s.connectors} /></${Card}>
       <${Card} title=${t('station.transactions')} actions=${html`<${Pager} offset=${txOffset} limit=${TX_LIMIT} total=${txs.total} onChange=${setTxOffset} />`}>
-        <${TransactionTable} rows=${txs.data || []} showStation=${false} />
+        <${TransactionTable} rows=${txs.data || []} showStation=${false} showSource=${false} />
         <${Notice} error=${txs.error} empty=${txs.data && !txs.data.length} />
       </${Card}>
     </div>
