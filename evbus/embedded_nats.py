@@ -95,6 +95,7 @@ jetstream {{
 mqtt {{
   host: "{host}"
   port: {mqtt_port}
+  no_auth_user: mqtt-device  # a later block replaces nats.conf's whole mqtt block, this included
 }}
 """
     base = NATS_CONF.read_text() if NATS_CONF.is_file() else ""

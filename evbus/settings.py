@@ -82,7 +82,8 @@ DOCS: dict[str, str] = {
     "unset: the NATS server's own listener, `mqtt://{host of EVBUS_NATS_URL, else 127.0.0.1}:{EVBUS_MQTT_PORT}`",
     "mqtt_topics": "comma-separated MQTT topic filters the gateway subscribes to",
     "mqtt_ignore": "comma-separated topic filters the gateway drops unstored, besides evbus's own subjects "
-    "(`ocpp/#`, `telemetry/#`, `events/#`, `cmd/#`, `evbus/#`, `_INBOX/#`, which the embedded listener also delivers) "
+    "(`ocpp/#`, `telemetry/#`, `events/#`, `cmd/#`, `evbus/#`, `_INBOX/#`: a broker bridged to NATS may deliver them; "
+    "the embedded listener does not) "
     "and the operators' (`/api/mqtt/ignored-topics`)",
     "mqtt_client_id": "MQTT client id of the gateway (default: `evbus-{gateway id}`)",
     "mqtt_ca": "PEM bundle of the CAs that sign an `mqtts://` broker's certificate (unset: the system's)",

@@ -141,6 +141,7 @@ class MqttStatus(msgspec.Struct, kw_only=True, rename="camel", frozen=True):
     connects: int
     started_at: str
     subscriptions: list[str]
+    refused_subscriptions: list[str] = []  # filters the broker refused at the last connect (no rights)
     messages_per_second: float  # received, over the last few seconds (not a lifetime average)
     received: int
     stored: int

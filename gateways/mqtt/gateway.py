@@ -100,6 +100,12 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
+def _failed(code: object) -> bool:
+    """A SUBACK return code of failure: 0x80 in MQTT 3.1.1 (an int), >= 0x80 in 5 (a ReasonCode)."""
+    value = getattr(code, "value", code)
+    return isinstance(value, int) and value >= 0x80
+
+
 def broker_url(settings: Settings, embedded_mqtt_port: int | None = None) -> str:
     """EVBUS_MQTT_URL, or the NATS server's own MQTT listener: the embedded one (its real port when
     it picked one), else EVBUS_MQTT_PORT on the host of EVBUS_NATS_URL."""
@@ -181,6 +187,7 @@ class MqttGateway:
         self.id = gateway_id or settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}"
         self.client_id = settings.mqtt_client_id or f"evbus-{self.id}"
         self.topics = split_filters(settings.mqtt_topics) or ("#",)
+        self.refused: list[str] = []  # of self.topics, refused by the broker at the last connect
         self.filters = IgnoreFilters(split_filters(settings.mqtt_ignore))  # + the operators' (control plane)
         if families_ is None:
             loaded = generic.load(settings.mqtt_mappings) if settings.mqtt_mappings else ()
@@ -245,6 +252,7 @@ class MqttGateway:
             connects=self.counters.connects,
             started_at=self.started_at,
             subscriptions=list(self.topics),
+            refused_subscriptions=list(self.refused),
             messages_per_second=self.rate.per_second(self.monotonic()),
             received=self.counters.received,
             stored=self.counters.stored,
@@ -313,8 +321,19 @@ class MqttGateway:
             delay = min(delay * 2, self.settings.mqtt_reconnect_max)
 
     async def _subscribed(self, client: aiomqtt.Client) -> None:
+        refused = []
         for topic_filter in self.topics:
-            await client.subscribe(topic_filter, qos=1)
+            granted = await client.subscribe(topic_filter, qos=1)
+            if any(_failed(code) for code in granted):  # SUBACK 0x80: the broker gives no rights to it
+                refused.append(topic_filter)
+        self.refused = refused
+        if refused:
+            log.warning(
+                "MQTT gateway %s: %s refused the subscription to %s (no rights there)",
+                self.id,
+                self.broker.address,
+                ",".join(refused),
+            )
         self.connected = True
         self.since = self._now()
         self.counters.connects += 1
