@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -81,6 +82,18 @@ async def _drain(nc: NATS) -> None:
     """Drain on the way out, unless the connection is closed already (nothing left to drain)."""
     if not nc.is_closed:
         await nc.drain()
+
+
+def without_credentials(url: str) -> str:
+    """``url`` for a log line: ``nats://user:secret@host:4222`` becomes ``nats://host:4222``."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def connect(url: str) -> NATS:
@@ -225,7 +238,7 @@ async def stack(settings: Settings, roles: Collection[str] = ROLES, *, embedded:
                 )
             elif settings.api_open:
                 print("API is OPEN: EVBUS_API_OPEN=true, no token needed", flush=True)
-        print(f"NATS: {b.url} (streams OCPP, EVENTS, TELEMETRY). Ctrl-C stops.", flush=True)
+        print(f"NATS: {without_credentials(b.url)} (streams OCPP, EVENTS, TELEMETRY). Ctrl-C stops.", flush=True)
         yield Running(b, ocpp_url, api_url)
 
 

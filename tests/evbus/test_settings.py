@@ -60,3 +60,18 @@ def test_unknown_toml_keys_are_refused(tmp_path: Path) -> None:
 
 def test_the_readme_settings_table_is_current() -> None:
     assert settings_table() in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+        ("nats://evbus:s3cret@nats.example:4222", "nats://nats.example:4222"),
+        ("tls://token@[::1]:4222", "tls://[::1]:4222"),
+        ("nats://user:p%40ss@host", "nats://host"),
+    ],
+)
+def test_a_nats_url_is_printed_without_its_credentials(url: str, shown: str) -> None:
+    from evbus.bootstrap import without_credentials
+
+    assert without_credentials(url) == shown
