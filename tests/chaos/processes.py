@@ -56,8 +56,10 @@ class NatsServer:
             with config.open("a") as fh:
                 fh.write(
                     "\n# ---- chaos: one default user, its publish permissions changed by reloads ----\n"
+                    "# (this block replaces nats.conf's; its mqtt block still names mqtt-device)\n"
                     'authorization { users = [ { user: "chaos", password: "chaos", permissions: '
-                    f'{{ publish: {{ allow: ">"{deny} }}, subscribe: {{ allow: ">" }} }} }} ] }}\n'
+                    f'{{ publish: {{ allow: ">"{deny} }}, subscribe: {{ allow: ">" }} }} }}, '
+                    '{ user: "mqtt-device", password: "mqtt-device", allowed_connection_types: ["MQTT"] } ] }\n'
                     'no_auth_user: "chaos"\n'
                 )
         return config
