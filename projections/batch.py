@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Final
 
 import msgspec
@@ -256,7 +255,6 @@ def event_content(
     return kind, name, station, body
 
 
-@lru_cache(maxsize=4096)
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 

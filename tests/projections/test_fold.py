@@ -276,3 +276,18 @@ def test_malformed_payloads_add_nothing_and_fail_nothing() -> None:
     assert con.execute("SELECT firmware_status FROM stations").fetchall() == [(None,)]
     assert con.execute("SELECT count(*) FROM commands").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_an_event_whose_text_fields_are_objects_keeps_the_batch_whole() -> None:
+    """Any NATS client can publish on ``events.>``: an object where a string belongs is NULL, and
+    the event's columns stay as long as the others (a raised TypeError left them uneven)."""
+    from projections.batch import Batch
+
+    batch = Batch()
+    body = b'{"at": {}, "station": [], "severity": {"x": 1}, "detail": [1], "remoteAddress": {}}'
+    batch.add_event(1, 1_000, "events.connection.CP1.connected", None, body)
+    batch.add_event(2, 2_000, "events.security.login_failed", None, body)
+    assert {len(column) for column in batch.events.values()} == {2}
+    assert batch.events["ts"] == [None, None]
+    assert batch.events["severity"] == [None, None]
+    assert batch.events["detail"] == [None, None]
