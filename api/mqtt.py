@@ -39,7 +39,7 @@ from evbus.kv import current
 from gateways.mqtt import families
 from gateways.mqtt.control import MAX_SETTING_TIMEOUT_S
 from gateways.mqtt.ignore import MAX_FILTER_BYTES, MAX_OPERATOR_FILTERS, OWN_SUBJECTS, filter_problem
-from gateways.mqtt.writes import Refused, Writable, of_kind, precheck
+from gateways.mqtt.writes import Refused, Writable, is_number, of_kind, precheck
 from projections import devices, views
 from schemas import subjects
 from schemas.telemetry import (
@@ -405,7 +405,7 @@ def listed(writable: Writable, device: dict[str, Any]) -> list[dict[str, Any]]:
         scale = setting.scale
         if scale is not None:
             row["scale"] = scale
-            value = value / scale if isinstance(value, int | float) and not isinstance(value, bool) else None
+            value = value / scale if is_number(value) else None
         row["value"] = value
         alias = next((earlier for earlier, other in seen if other is setting), None)
         if alias is not None:

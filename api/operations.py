@@ -114,7 +114,6 @@ async def stream_states(svc: Services) -> list[StreamState]:
         state = info.state
         # the lag is a distance in stream sequences; TELEMETRY's projection reads its readings only, so
         # its lag runs to the last reading, and the raw messages between its readings count too
-        target = await runner.head(svc.js, name)
         found.append(
             StreamState(
                 name=name,
@@ -125,7 +124,7 @@ async def stream_states(svc: Services) -> list[StreamState]:
                 last_seq=state.last_seq,
                 consumers=consumers,
                 projected_seq=projected,
-                projection_lag=None if projected is None else max(0, target - projected),
+                projection_lag=None if projected is None else max(0, await runner.head(svc.js, name) - projected),
             )
         )
     return found

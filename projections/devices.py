@@ -26,7 +26,7 @@ import duckdb
 import msgspec
 
 from projections import views
-from projections.queries import Page, TransactionFilter, Where, _naive, iso, transactions
+from projections.queries import Page, TransactionFilter, Where, _naive, _raw, iso, transactions
 
 DeviceStatus = Literal["connected", "disconnected", "all"]
 _FIRST: Final = Page()
@@ -35,10 +35,6 @@ DEVICE_COLUMNS: Final = f"""d.id, d.source, d.device, d.kind, {iso("d.first_seen
     {iso("d.last_seen_at")}, coalesce(d.online, false), d.connected, d.online, d.state, d.state_raw, d.charging,
     d.enabled, d.power_w, d.energy_wh, d.session_energy_wh, d.currents_a, d.voltages_v, d.soc_pct,
     d.offered_current_a, d.phases, d.temperature_c, d.errors, d.mode, d.title, d.extra, d.flags, d.retained"""
-
-
-def _raw(value: str | None) -> msgspec.Raw | None:
-    return None if value is None else msgspec.Raw(value.encode())
 
 
 def _device(r: Sequence[Any]) -> views.Device:

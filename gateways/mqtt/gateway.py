@@ -348,15 +348,15 @@ class MqttGateway:
         (``reading``, ``unchanged``, ``ignored``, ``unmatched``, ``invalid``, ``dropped``,
         ``replayed``, ``not_stored``). Never raises for anything a device sent."""
         self.counters.received += 1
-        self.rate.tick(self.monotonic())
+        mono = self.monotonic()
+        self.rate.tick(mono)
         if self.filters.drops(topic):
             return self.counters.count("dropped")
         digest = hashlib.blake2b(payload, digest_size=16).digest()
         if retained and self._last_payload.get(topic) == digest:
             return self.counters.count("replayed")
         self._remember(topic, digest)
-        now, mono = self.clock(), self.monotonic()
-        at = rfc3339(now)
+        at = rfc3339(self.clock())
         if retained:
             raw_id = "mqtt-retained:" + hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=16).hexdigest()
         else:

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeGuard
 
 import msgspec
 
@@ -48,7 +48,7 @@ Shows = Callable[[Any, Any], bool]  # (the value written, the normalised value e
 
 def same(written: Any, echoed: Any) -> bool:
     """The echo is the value written (numbers compared as numbers: ``16`` and ``16.0`` are one)."""
-    if _is_number(written) and _is_number(echoed):
+    if is_number(written) and is_number(echoed):
         return math.isclose(written, echoed, rel_tol=1e-9, abs_tol=1e-6)
     return bool(written == echoed)
 
@@ -70,7 +70,7 @@ class Near:
     tolerance: float
 
     def __call__(self, written: Any, echoed: Any) -> bool:
-        return _is_number(echoed) and abs(written - echoed) <= self.tolerance
+        return is_number(echoed) and abs(written - echoed) <= self.tolerance
 
 
 def scaled(factor: float) -> Scaled:
@@ -81,7 +81,8 @@ def near(tolerance: float) -> Near:
     return Near(tolerance)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number (a bool is not one)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -119,7 +120,7 @@ class Number:
     integer: bool = False
 
     def __call__(self, value: Any, /) -> Any:
-        if not _is_number(value) or not math.isfinite(value):
+        if not is_number(value) or not math.isfinite(value):
             raise BadSetting(f"expected a number, got {_short(value)}")
         if self.integer and not float(value).is_integer():
             raise BadSetting(f"expected a whole number, got {_short(value)}")
