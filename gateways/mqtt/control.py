@@ -7,7 +7,8 @@ only, whichever process each runs in (docs/adr/0010-mqtt-gateway.md, "Control pl
 - ``evbus.mqtt.{gateway}.setting``: write one setting of a device this gateway knows
   (:class:`schemas.telemetry.SettingRequest`), wait for the device to show it, record
   ``events.mqtt.setting``, reply :class:`schemas.telemetry.SettingReply`.
-- KV ``mqtt_ignore``: the operators' ignore filters, followed by a watcher and applied at once.
+- KV ``mqtt_ignore``: the operators' ignore filters, followed (evbus.kv: read whole, then its changes)
+  and applied at once.
 
 The request subjects are under ``evbus.``, which no stream captures (a request to a captured
 subject gets the stream's ack as its first answer) and which the gateway drops as its own.

@@ -1,7 +1,8 @@
 """Which MQTT topics the gateway drops before any work: nothing they carry is stored.
 
-Three origins, one matcher: evbus's own subjects (built in, because the embedded listener delivers
-every core NATS message to a ``#`` subscriber, our own readings included), ``EVBUS_MQTT_IGNORE``
+Three origins, one matcher: evbus's own subjects (built in: a broker bridged to NATS may deliver
+every core NATS message to a ``#`` subscriber, our own readings included; the embedded listener
+gives MQTT clients no rights on them, nats.conf), ``EVBUS_MQTT_IGNORE``
 (the gateway's setting) and the operators' filters in KV ``mqtt_ignore`` (``/api/mqtt/ignored-topics``),
 which a running gateway follows without a restart. The first two cannot be removed from the API.
 Pure logic: the gateway's control plane feeds the operators' filters in.
@@ -15,7 +16,8 @@ from typing import Final
 
 from paho.mqtt.matcher import MQTTMatcher
 
-# evbus's own subjects as the embedded listener delivers them (ocpp.CP1.in.Heartbeat → ocpp/CP1/in/Heartbeat)
+# evbus's own subjects as MQTT topics (ocpp.CP1.in.Heartbeat → ocpp/CP1/in/Heartbeat); nats.conf denies
+# the embedded listener's devices the same list (tests/gateways/mqtt/test_listener.py checks it)
 OWN_SUBJECTS: Final = ("ocpp/#", "telemetry/#", "events/#", "cmd/#", "evbus/#", "_INBOX/#")
 MAX_FILTER_BYTES: Final = 256  # a KV key is the filter escaped (up to 3 characters a byte)
 MAX_OPERATOR_FILTERS: Final = 1000
